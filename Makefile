@@ -1,0 +1,31 @@
+# Quick start: `make demo` and `make test`. Both create .venv first (pinned CPU torch on CPU machines).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= runs/demo
+
+.PHONY: setup demo test test-fast bench clean
+
+$(STAMP): pyproject.toml scripts/install-torch.sh
+	$(PYTHON) -m venv $(VENV)
+	scripts/install-torch.sh $(PY)
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/latentforge demo --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/train_throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

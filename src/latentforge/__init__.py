@@ -1,0 +1,27 @@
+"""latentforge: generative autoencoders on images.
+
+    import latentforge as lf
+    run = lf.train(model="vae", data="mnist-5k", epochs=5, out="runs/vae")
+    model = lf.load("runs/vae/model")
+    images = model.sample(16)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_API = {
+    "train", "load", "sample", "reconstruct", "evaluate", "interpolate", "Run",
+}
+
+
+def __getattr__(name: str):
+    # The API is imported lazily so that `import latentforge.data` stays light.
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'latentforge' has no attribute {name!r}")
+
+
+__all__ = sorted(_API | {"__version__"})

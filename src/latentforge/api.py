@@ -1,0 +1,173 @@
+"""The Python API the CLI and the web app call: train, load, and the jobs."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from . import __version__
+from .config import RunConfig, apply_overrides, load_run_config, run_config_from_dict
+from .data import ImageDataset, load_dataset
+from .errors import ConfigError
+from .io import atomic_write_bytes, read_json
+from .jobs import generate, interpolate, reconstruct
+from .jobs.report import write_report
+from .metrics import evaluate_model
+from .models import GenerativeModel, build_model, get_model_class, load_model
+from .models.saving import resolve_model_dir
+from .training import Trainer, read_metrics
+
+
+@dataclasses.dataclass
+class Run:
+    """A finished (or stopped) training run."""
+
+    dir: Path
+    model: GenerativeModel
+    config: RunConfig
+    metrics: dict[str, float]
+    report: Path | None = None
+
+    @property
+    def model_dir(self) -> Path:
+        return self.dir / "model"
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return read_metrics(self.dir / "metrics.jsonl")
+
+
+def build_run_config(config: str | os.PathLike | dict | RunConfig | None = None,
+                     overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Combine a YAML file / dict / RunConfig with dotted overrides (``{"train.lr": 3e-4}``)."""
+    if isinstance(config, RunConfig):
+        values = config.to_dict()
+    elif isinstance(config, dict):
+        values = config
+    elif config is not None:
+        values = load_run_config(config)
+    else:
+        values = {}
+    return run_config_from_dict(apply_overrides(values, overrides or {}))
+
+
+def load_data(config: RunConfig, split: str) -> ImageDataset:
+    d = config.data
+    return load_dataset(d.name, split, data_dir=d.data_dir, image_size=d.image_size, channels=d.channels)
+
+
+def _model_for(config: RunConfig, data: ImageDataset) -> GenerativeModel:
+    options = {**config.model_options, "image_shape": data.shape}
+    field_names = {f.name for f in dataclasses.fields(get_model_class(config.model_name).config_class)}
+    if "likelihood" in field_names and "likelihood" not in options:
+        options["likelihood"] = data.likelihood_hint
+    if "num_classes" in field_names and "num_classes" not in options and data.num_classes:
+        options["num_classes"] = data.num_classes
+    torch.manual_seed(config.train.seed)  # the same seed gives the same initial weights
+    return build_model(config.model_name, options)
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.model_name}-{config.data.name.replace(':', '-').replace('/', '_')}-{stamp}"
+
+
+def train(model: str | None = None, data: str | None = None, *, out: str | os.PathLike | None = None,
+          epochs: int | None = None, batch_size: int | None = None, lr: float | None = None, seed: int | None = None,
+          data_dir: str | None = None, image_size: int | None = None, channels: int | None = None,
+          model_config: dict[str, Any] | None = None, train_config: dict[str, Any] | None = None,
+          config: str | os.PathLike | dict | RunConfig | None = None, resume: bool = False, report: bool = False,
+          progress: bool = True) -> Run:
+    """Train a model and return the :class:`Run`. Keyword arguments override ``config`` (YAML path or dict).
+
+    With ``resume=True`` and no ``config``, the run's own ``run.yaml`` is used, so training continues exactly.
+    """
+    if resume and out is not None and config is None and (Path(out) / "run.yaml").is_file():
+        config = Path(out) / "run.yaml"
+    overrides: dict[str, Any] = {
+        "model.name": model, "data.name": data, "data.data_dir": data_dir, "data.image_size": image_size,
+        "data.channels": channels,
+        "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
+    }
+    overrides.update({f"model.{k}": v for k, v in (model_config or {}).items()})
+    overrides.update({f"train.{k}": v for k, v in (train_config or {}).items()})
+    run_config = build_run_config(config, overrides)
+    run_dir = Path(out) if out is not None else default_run_dir(run_config)
+
+    train_data, test_data = load_data(run_config, "train"), load_data(run_config, "test")
+    net = _model_for(run_config, train_data)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = {
+        "model": run_config.model_name,
+        "data": dataclasses.asdict(run_config.data),
+        "train_images": len(train_data),
+        "test_images": len(test_data),
+        "latentforge_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    trainer = Trainer(net, train_data, test_data, run_config.train, run_dir, run_info=info, progress=progress)
+    if not resume:
+        atomic_write_bytes(run_dir / "run.yaml", yaml.safe_dump(run_config.to_dict(), sort_keys=False).encode())
+    metrics = trainer.fit(resume=resume)
+    trained = trainer.model.to(memory_format=torch.contiguous_format).eval()
+    run = Run(dir=run_dir, model=trained, config=run_config, metrics=metrics)
+    if report:
+        run.report = write_run_report(run, test_data)
+    return run
+
+
+def write_run_report(run: Run, test_data: ImageDataset, out: str | os.PathLike | None = None) -> Path:
+    info = {
+        "model": run.config.model_name,
+        "model config": run.model.config_dict(),
+        "data": run.config.data.name,
+        "epochs": run.config.train.epochs,
+        "run directory": str(run.dir),
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+    }
+    return write_report(run.model, test_data, run.history, run.metrics, out or run.dir / "report",
+                        title=f"latentforge: {run.config.model_name} on {run.config.data.name}", info=info)
+
+
+def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel:
+    """Load a saved model directory (or a run directory holding ``model/``)."""
+    return load_model(path, device=device)
+
+
+def training_data_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The data section a saved model was trained on (from its training.json)."""
+    model_dir = resolve_model_dir(path)
+    training = read_json(model_dir / "training.json", "Training record") if (model_dir / "training.json").is_file() else {}
+    return training.get("data") or {}
+
+
+def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None, *, split: str = "test",
+             data_dir: str | None = None, max_images: int | None = None, batch_size: int = 500,
+             seed: int = 0) -> dict[str, float]:
+    """Test-split figures: loss (−ELBO for VAEs) in nats/image, bits/dim, reconstruction MSE/PSNR."""
+    data_spec: dict[str, Any] = {}
+    if not isinstance(model, GenerativeModel):
+        data_spec = training_data_config(model)
+        model = load(model)
+    name = data or data_spec.get("name")
+    if not name:
+        raise ConfigError("Which data should the model be evaluated on? Pass data= (CLI: --data).")
+    c, h, _ = model.image_shape
+    dataset = load_dataset(name, split, data_dir=data_dir or data_spec.get("data_dir"), image_size=h, channels=c)
+    return evaluate_model(model, dataset, batch_size=batch_size, seed=seed, max_images=max_images)
+
+
+def sample(model: GenerativeModel, n: int = 64, *, labels: torch.Tensor | None = None, temperature: float = 1.0,
+           seed: int | None = 0) -> torch.Tensor:
+    """``n`` new images in [0, 1] (N×C×H×W)."""
+    return generate(model, n, labels=labels, temperature=temperature, seed=seed)
+
+
+__all__ = ["Run", "build_run_config", "evaluate", "interpolate", "load", "reconstruct", "sample", "train"]

@@ -1,0 +1,125 @@
+"""A run's whole configuration: model (name + its config), data and training, from YAML and/or flags.
+
+    model: {name: vae, latent_dim: 32, beta: 1.0}
+    data: {name: mnist-5k}
+    train: {epochs: 20, batch_size: 128, lr: 0.001}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .models import config_from_dict, get_model_class
+from .training import TrainConfig
+
+
+@dataclasses.dataclass
+class DataConfig:
+    name: str = "mnist-5k"
+    data_dir: str | None = None
+    image_size: int | None = None
+    channels: int | None = None
+
+
+@dataclasses.dataclass
+class RunConfig:
+    model: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "vae"})
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    @property
+    def model_name(self) -> str:
+        return self.model.get("name", "vae")
+
+    @property
+    def model_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model.items() if k != "name"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": dict(self.model), "data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.train)}
+
+    def validate(self) -> None:
+        cls = get_model_class(self.model_name)
+        config_from_dict(cls.config_class, {"image_shape": (1, 28, 28), **self.model_options},
+                         where=f"model ({self.model_name})")
+        self.train.validate()
+
+
+SECTIONS = ("model", "data", "train")
+
+
+def run_config_from_dict(values: dict[str, Any] | None) -> RunConfig:
+    values = dict(values or {})
+    unknown = sorted(set(values) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"Unknown config section(s) {unknown}; a run config has {', '.join(SECTIONS)}.")
+    model = values.get("model") or {"name": "vae"}
+    if isinstance(model, str):
+        model = {"name": model}
+    if not isinstance(model, dict):
+        raise ConfigError(f"'model' must be a mapping with a 'name', got {model!r}")
+    config = RunConfig(
+        model={"name": "vae", **model},
+        data=config_from_dict(DataConfig, values.get("data"), where="data"),
+        train=config_from_dict(TrainConfig, values.get("train"), where="train"),
+    )
+    config.validate()
+    return config
+
+
+PRESETS_DIR = Path(__file__).parent / "configs"
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def load_run_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML run config (a file path, or the name of a preset in configs/) into plain values."""
+    path = Path(path)
+    if not path.is_file() and (PRESETS_DIR / f"{path}.yaml").is_file():
+        path = PRESETS_DIR / f"{path}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"Config file {path} does not exist. Give a YAML file or a preset name: {', '.join(available_presets())}."
+        )
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Config file {path} is not valid YAML: {e}") from e
+    if not isinstance(values, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping with sections {', '.join(SECTIONS)}.")
+    return values
+
+
+def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Apply dotted overrides such as ``{"train.lr": 3e-4, "model.latent_dim": 16}``; None values are skipped."""
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in values.items()}
+    if isinstance(merged.get("model"), str):
+        merged["model"] = {"name": merged["model"]}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        if section not in SECTIONS or not key:
+            raise ConfigError(f"Override {dotted!r} must look like section.key with section in {', '.join(SECTIONS)}.")
+        merged.setdefault(section, {})[key] = value
+    return merged
+
+
+def parse_set_option(item: str) -> tuple[str, Any]:
+    """``"train.lr=3e-4"`` → ``("train.lr", 0.0003)``; the value is read as YAML (numbers, bools, lists)."""
+    key, sep, raw = item.partition("=")
+    if not sep:
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. train.lr=3e-4), got {item!r}")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value

@@ -1,0 +1,80 @@
+"""The in-memory dataset every loader returns."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import DataError
+
+SPLITS = ("train", "test")
+LIKELIHOOD_HINTS = ("bernoulli", "logistic")
+
+
+@dataclass(eq=False)
+class ImageDataset:
+    """A small image dataset held in memory as uint8 N×C×H×W (converted to float per batch).
+
+    ``likelihood_hint`` tells models which decoder likelihood suits the data: "bernoulli" for
+    near-binary digit images, "logistic" (discretised logistic) for everything else.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    name: str
+    split: str
+    num_classes: int | None
+    likelihood_hint: str
+    class_names: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        # Loaders are checked here once, so batching and models can trust the layout.
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise DataError(
+                f"Dataset {self.name!r}: images must be a uint8 N×C×H×W tensor, "
+                f"got {self.images.dtype} with shape {tuple(self.images.shape)}."
+            )
+        if self.images.shape[1] not in (1, 3):
+            raise DataError(f"Dataset {self.name!r}: images must have 1 or 3 channels, got {self.images.shape[1]}.")
+        self.images = self.images.contiguous()
+        if self.labels is not None:
+            if self.labels.ndim != 1 or len(self.labels) != len(self.images):
+                raise DataError(
+                    f"Dataset {self.name!r}: labels must be a vector of {len(self.images)} entries, "
+                    f"got shape {tuple(self.labels.shape)}."
+                )
+            self.labels = self.labels.to(torch.int64).contiguous()
+        if self.split not in SPLITS:
+            raise DataError(f"Dataset {self.name!r}: split must be one of {SPLITS}, got {self.split!r}.")
+        if self.likelihood_hint not in LIKELIHOOD_HINTS:
+            raise DataError(
+                f"Dataset {self.name!r}: likelihood_hint must be one of {LIKELIHOOD_HINTS}, "
+                f"got {self.likelihood_hint!r}."
+            )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        c, h, w = self.images.shape[1:]
+        return (int(c), int(h), int(w))
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __repr__(self) -> str:
+        c, h, w = self.shape
+        labels = f"{self.num_classes} classes" if self.labels is not None else "unlabeled"
+        return f"ImageDataset({self.name!r}, split={self.split!r}, n={len(self)}, shape={c}×{h}×{w}, {labels})"
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the caller of ``load_dataset`` asked for, handed to every loader."""
+
+    split: str = "train"
+    data_dir: str | os.PathLike | None = None
+    image_size: int | None = None
+    channels: int | None = None
+    download: bool = True

@@ -1,0 +1,136 @@
+"""``folder:PATH``: every image file under a folder, recursively.
+
+Split: the ``train/`` and ``test/`` subfolders when both exist (other files are ignored), else about
+10% of files by a hash of their relative path. Labels: the first-level subfolder (below ``train/`` and
+``test/`` where those exist) when every image sits in one and there are at least two; else unlabelled.
+Shape: decided from all files of both splits, so train and test always agree.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+from .dataset import ImageDataset, LoadOptions
+from .images import GRAY_MODES, read_image
+from .splits import hash_is_test
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+DEFAULT_SIZE = 64  # used when the images differ in size and no image_size is given
+MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    rel: PurePosixPath  # relative to the dataset folder
+    split: str
+    key: PurePosixPath  # relative to the split's folder; its first part is the class, where labelled
+
+
+def load_folder(path: str, opts: LoadOptions) -> ImageDataset:
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DataError(f"Dataset folder:{path}: {root} {what}. Give the path of a folder of images.")
+    files = plan(root, list_images(root))
+    class_names = sorted({f.key.parts[0] for f in files}) if all(len(f.key.parts) > 1 for f in files) else None
+    if class_names is not None and len(class_names) < 2:
+        class_names = None  # one subfolder is just where the images live, not a class
+    size, channels = decide_shape(root, files, opts)
+    chosen = [f for f in files if f.split == opts.split]
+    if not chosen:
+        raise DataError(
+            f"The {opts.split} split of folder {root} is empty ({len(files)} images in all). "
+            "Add more images, or put them in train/ and test/ subfolders to choose the split yourself."
+        )
+    images = read_all(root, chosen, size, channels)
+    labels = None
+    if class_names is not None:
+        index = {name: i for i, name in enumerate(class_names)}
+        labels = torch.tensor([index[f.key.parts[0]] for f in chosen], dtype=torch.int64)
+    return ImageDataset(
+        images=images,
+        labels=labels,
+        name=f"folder:{path}",
+        split=opts.split,
+        num_classes=len(class_names) if class_names else None,
+        likelihood_hint="logistic",
+        class_names=class_names,
+    )
+
+
+def list_images(root: Path) -> list[PurePosixPath]:
+    """Relative paths of the image files under ``root``, sorted; hidden files and folders are skipped.
+
+    Symlinked folders are followed, each real folder once, so a link cycle cannot loop forever.
+    """
+    found: list[PurePosixPath] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel_dir = PurePosixPath(Path(dirpath).relative_to(root).as_posix())
+        found += [rel_dir / f for f in filenames if is_image_name(f)]
+    if not found:
+        exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+        raise DataError(f"No images found under {root} (looked recursively for {exts} files).")
+    return sorted(found)
+
+
+def is_image_name(filename: str) -> bool:
+    return not filename.startswith(".") and Path(filename).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def plan(root: Path, rels: list[PurePosixPath]) -> list[ImageFile]:
+    """Assign each file its split and its path below the split's folder."""
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return [ImageFile(r, r.parts[0], PurePosixPath(*r.parts[1:])) for r in rels if r.parts[0] in ("train", "test")]
+    return [ImageFile(r, "test" if hash_is_test(r.as_posix()) else "train", r) for r in rels]
+
+
+def decide_shape(root: Path, files: list[ImageFile], opts: LoadOptions) -> tuple[int | None, int]:
+    """(size to resize to or None for native, channels), reading only the headers of all files."""
+    sizes, modes, bad = set(), set(), []
+    for f in files:
+        try:
+            with Image.open(root / f.rel) as im:
+                sizes.add(im.size)
+                modes.add(im.mode)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            bad.append((f.rel, e))
+    raise_unreadable(root, bad, len(files))
+    size = opts.image_size if opts.image_size is not None else (None if len(sizes) == 1 else DEFAULT_SIZE)
+    channels = opts.channels if opts.channels is not None else (1 if modes <= GRAY_MODES else 3)
+    return size, channels
+
+
+def read_all(root: Path, files: list[ImageFile], size: int | None, channels: int) -> torch.Tensor:
+    images, bad = [], []
+    for f in files:
+        try:
+            images.append(read_image(root / f.rel, size=size, channels=channels))
+        except DataError as e:
+            bad.append((f.rel, e.__cause__ or e))
+    raise_unreadable(root, bad, len(files))
+    return torch.stack(images)
+
+
+def raise_unreadable(root: Path, bad: list[tuple[PurePosixPath, BaseException]], total: int) -> None:
+    """One error naming every unreadable file (the first ``MAX_LISTED``), not just the first."""
+    if not bad:
+        return
+    names = ", ".join(str(rel) for rel, _ in bad[:MAX_LISTED])
+    more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+    raise DataError(
+        f"Cannot read {len(bad)} of {total} image files under {root}: {names}{more} "
+        f"(first error: {bad[0][1]}). Remove or replace them."
+    )

@@ -1,0 +1,35 @@
+"""Checks shared by the jobs: a model can do the job, images have the shape it expects."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError, DataError
+from ..models import GenerativeModel
+
+
+def require(model: GenerativeModel, capability: str) -> None:
+    if capability not in model.capabilities:
+        raise ConfigError(
+            f"A {model.name} model cannot {capability}; it supports: {', '.join(sorted(model.capabilities))}."
+        )
+
+
+def check_images(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor:
+    """Validate N×C×H×W float images in [0, 1] against the model's image shape (C×H×W adds N=1)."""
+    if not isinstance(images, torch.Tensor):
+        raise DataError(f"Expected a torch.Tensor of images, got {type(images).__name__}.")
+    if images.ndim == 3:
+        images = images.unsqueeze(0)
+    if images.ndim != 4 or tuple(images.shape[1:]) != model.image_shape:
+        raise DataError(
+            f"Images of shape {tuple(images.shape)} do not fit this model, which expects N×{'×'.join(map(str, model.image_shape))}. "
+            "Resize/convert them first (the CLI does this for image files)."
+        )
+    if images.dtype == torch.uint8:
+        images = images.float() / 255
+    images = images.float()
+    if not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise DataError("Images must be finite floats in [0, 1] (or uint8); rescale them first.")
+    device = next(model.parameters()).device
+    return images.to(device)

@@ -1,0 +1,114 @@
+"""A training report a person can open: sample grid, reconstructions, interpolations, curves, metrics."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import ImageDataset, save_grid
+from ..io import atomic_write_bytes, atomic_write_json
+from ..models import GenerativeModel
+from .edit import interpolate
+from .generate import generate
+from .reconstruct import reconstruct
+
+
+def _scale_for(model: GenerativeModel) -> int:
+    return max(1, 96 // model.image_shape[-1])  # small images are upscaled so a digit is visible
+
+
+def write_report(model: GenerativeModel, test_data: ImageDataset, history: list[dict[str, Any]],
+                 metrics: dict[str, Any], out: str | Path, *, title: str = "latentforge report",
+                 info: dict[str, Any] | None = None, seed: int = 0) -> Path:
+    """Write PNGs, ``metrics.json`` and ``report.html`` into ``out``; returns the HTML path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    scale = _scale_for(model)
+    figures: list[tuple[str, str]] = []
+    images = test_data.images[:32].float() / 255
+
+    if "generate" in model.capabilities:
+        save_grid(generate(model, 64, seed=seed), out / "samples.png", nrow=8, scale=scale)
+        figures.append(("samples.png", "Samples from the prior (seed 0, temperature 1)"))
+    if "reconstruct" in model.capabilities:
+        recon, err = reconstruct(model, images)
+        rows = torch.cat([torch.stack([images[i : i + 8], recon[i : i + 8]]).flatten(0, 1) for i in range(0, 32, 8)])
+        save_grid(rows, out / "reconstructions.png", nrow=8, scale=scale)
+        figures.append(("reconstructions.png",
+                        f"Test images (odd rows) and their reconstructions (even rows); mean PSNR {err['psnr'].mean():.2f} dB"))
+    if "edit" in model.capabilities:
+        strips = torch.cat([interpolate(model, images[2 * i], images[2 * i + 1], steps=10) for i in range(4)])
+        save_grid(strips, out / "interpolation.png", nrow=10, scale=scale)
+        figures.append(("interpolation.png", "Spherical interpolation between pairs of test images"))
+    if history:
+        plot_curves(history, out / "curves.png")
+        figures.append(("curves.png", "Training curves"))
+
+    atomic_write_json(out / "metrics.json", {"test": metrics, **(info or {})})
+    page = _html(title, info or {}, metrics, figures)
+    atomic_write_bytes(out / "report.html", page.encode())
+    return out / "report.html"
+
+
+def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [r for r in history if r.get("event") == "train"]
+    evals = [r for r in history if r.get("event") == "eval"]
+    panels = [("loss", "loss (nats/image)")] + [(k, k) for k in ("psnr", "kl") if any(k in r for r in history)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
+        t = [(r["step"], r[key]) for r in train if key in r]
+        e = [(r["step"], r[key]) for r in evals if key in r]
+        if t:
+            ax.plot(*zip(*t), label="train", lw=1)
+        if e:
+            ax.plot(*zip(*e), "o-", label="test", ms=3)
+        ax.set_xlabel("step")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if key == "loss" and t:
+            values = [v for _, v in t] + [v for _, v in e]
+            ax.set_ylim(min(values) * 0.98, sorted(values)[int(0.9 * (len(values) - 1))] * 1.05)
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _html(title: str, info: dict[str, Any], metrics: dict[str, Any], figures: list[tuple[str, str]]) -> str:
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else html.escape(json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(v)}</td></tr>" for k, v in info.items())
+    mrows = "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(v)}</td></tr>" for k, v in metrics.items())
+    figs = "".join(
+        f'<figure><img src="{html.escape(src)}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>'
+        for src, cap in figures
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ padding: 4px 12px; border-bottom: 1px solid #ddd; text-align: left; }}
+figure {{ display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; }}
+img {{ image-rendering: pixelated; max-width: 100%; border: 1px solid #ccc; }}
+figcaption {{ font-size: 0.9em; color: #555; max-width: 520px; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<h2>Run</h2><table>{rows}</table>
+<h2>Test metrics</h2><p>Likelihood figures are in nats per image (lower loss is better); PSNR in dB.</p><table>{mrows}</table>
+<h2>Figures</h2>{figs}
+</body></html>
+"""

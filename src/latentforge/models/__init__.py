@@ -1,0 +1,17 @@
+"""Model families. Importing this package registers every built-in model."""
+
+from . import autoencoder, vae  # noqa: F401  (registration side effects)
+from .base import GenerativeModel, ModelConfig, latent_of
+from .registry import available_models, config_from_dict, get_model_class, register
+from .saving import load_model, save_model
+
+
+def build_model(name: str, config: dict | None = None) -> GenerativeModel:
+    cls = get_model_class(name)
+    return cls(config_from_dict(cls.config_class, config, where=f"{name} config"))
+
+
+__all__ = [
+    "GenerativeModel", "ModelConfig", "available_models", "build_model", "config_from_dict",
+    "get_model_class", "latent_of", "load_model", "register", "save_model",
+]

@@ -1,0 +1,72 @@
+"""The model contract every family follows (see DESIGN.md, "The model contract")."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Fields every model config has: the shape of the images it models."""
+
+    image_shape: tuple[int, ...] = (1, 28, 28)
+
+    def validate(self) -> None:
+        from ..errors import ConfigError
+
+        if len(self.image_shape) != 3 or self.image_shape[0] not in (1, 3):
+            raise ConfigError(f"image_shape must be (C, H, W) with C in (1, 3), got {self.image_shape}")
+
+
+class GenerativeModel(nn.Module):
+    """Base class: ``encode``/``decode`` where they exist, ``sample``, ``objective``, ``capabilities``.
+
+    Images are float N×C×H×W in [0, 1]. ``objective(batch, step)`` returns a dict of scalar tensors with
+    ``loss`` plus named parts; ``step`` lets schedules such as KL warm-up depend on training progress.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+
+    # -- the contract ---------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> Any:
+        raise NotImplementedError(f"{self.name} has no encoder")
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{self.name} has no decoder")
+
+    def sample(self, n: int, *, labels: torch.Tensor | None = None, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError(f"{self.name} cannot sample")
+
+    def objective(self, batch: tuple[torch.Tensor, torch.Tensor | None], step: int = 0) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    # -- optional hooks -------------------------------------------------------------------------
+    def evaluate_batch(self, batch: tuple[torch.Tensor, torch.Tensor | None]) -> dict[str, torch.Tensor]:
+        """Per-image evaluation figures (each a tensor of shape N); defaults to the objective's parts."""
+        return {k: v.detach().expand(batch[0].shape[0]) for k, v in self.objective(batch).items()}
+
+    def finalize(self, latents: torch.Tensor) -> None:
+        """Called once after training with the training set's latent means (e.g. to fit a prior)."""
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.config.image_shape)  # type: ignore[return-value]
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+
+def latent_of(encoded: Any) -> torch.Tensor:
+    """The point estimate of an encoding: the posterior mean for VAEs, the code itself otherwise."""
+    return encoded.mean if hasattr(encoded, "mean") and not isinstance(encoded, torch.Tensor) else encoded

@@ -1,0 +1,61 @@
+"""The shared body of the conv autoencoder family: residual conv encoder, decoder and pixel likelihood."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..errors import ConfigError
+from ..nn import ConvDecoder, ConvEncoder, get_likelihood
+from .base import GenerativeModel, ModelConfig
+
+
+@dataclasses.dataclass
+class ConvAutoencoderConfig(ModelConfig):
+    latent_dim: int = 32
+    channels: int = 16  # width of the first stage; doubles per stage up to 4×
+    blocks: int = 1  # residual blocks per stage
+    likelihood: str = "bernoulli"  # bernoulli | logistic | gaussian
+
+    def validate(self) -> None:
+        super().validate()
+        get_likelihood(self.likelihood)
+        if self.latent_dim < 1 or self.channels < 1 or self.blocks < 0:
+            raise ConfigError("latent_dim and channels must be ≥ 1 and blocks ≥ 0")
+
+
+class ConvAutoencoderBase(GenerativeModel):
+    """Encoder producing ``encoder_outputs`` features and a decoder into likelihood parameter maps."""
+
+    config_class = ConvAutoencoderConfig
+    encoder_outputs_per_latent = 1
+
+    def __init__(self, config: ConvAutoencoderConfig):
+        super().__init__(config)
+        shape = tuple(config.image_shape)
+        self.likelihood = get_likelihood(config.likelihood)
+        self.encoder = ConvEncoder(shape, config.latent_dim * self.encoder_outputs_per_latent,
+                                   config.channels, config.blocks)
+        self.decoder = ConvDecoder(shape, config.latent_dim, shape[0] * self.likelihood.params_per_channel,
+                                   config.channels, config.blocks)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def decode_params(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.likelihood.mean(self.decoder(z))
+
+    def prior_sample(self, n: int, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+        device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator, device=device) * temperature
+
+    @torch.no_grad()
+    def sample(self, n, *, labels=None, temperature=1.0, generator=None):
+        if labels is not None:
+            raise ConfigError(f"{self.name} is not class-conditional; sample without labels.")
+        return self.decode(self.prior_sample(n, temperature, generator))

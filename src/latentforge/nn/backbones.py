@@ -1,0 +1,93 @@
+"""Residual conv encoder/decoder that adapt to the image size instead of hard-coding one.
+
+The number of stride-2 stages is chosen from the resolution (28→14→7, 32→…→4, 64→…→4), so the same
+config trains on 28×28, 32×32 and 64×64 images with 1 or 3 channels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+def stage_plan(size: int, smallest: int = 7) -> tuple[int, int]:
+    """Number of stride-2 stages and the final spatial size for a square image of ``size`` pixels."""
+    if size < 4 or size % 4:
+        raise ConfigError(
+            f"Image size {size} is not supported by the conv backbones: use a multiple of 4 "
+            "(28, 32, 64, ...), e.g. pass --image-size 32."
+        )
+    stages = 0
+    while size % 2 == 0 and size > smallest:
+        size //= 2
+        stages += 1
+    return stages, size
+
+
+class ResidualBlock(nn.Module):
+    """x + conv(act(conv(act(x)))); the last conv starts at zero so every block starts as identity."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _widths(base: int, stages: int, max_mult: int = 4) -> list[int]:
+    return [base * min(2**i, max_mult) for i in range(stages + 1)]
+
+
+class ConvEncoder(nn.Module):
+    """Image C×H×W → feature vector of size ``out_features``."""
+
+    def __init__(self, image_shape: tuple[int, int, int], out_features: int, channels: int = 32, blocks: int = 1):
+        super().__init__()
+        c, h, w = image_shape
+        if h != w:
+            raise ConfigError(f"Conv backbones expect square images, got {h}×{w}; pass --image-size to crop.")
+        stages, final = stage_plan(h)
+        widths = _widths(channels, stages)
+        layers: list[nn.Module] = [nn.Conv2d(c, widths[0], 3, padding=1)]
+        for i in range(stages):
+            # Blocks at full resolution would cost most of the compute; they start one stage down.
+            layers += [ResidualBlock(widths[i]) for _ in range(blocks if i > 0 else 0)]
+            layers += [nn.SiLU(), nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1)]
+        layers += [ResidualBlock(widths[-1]) for _ in range(blocks)]
+        layers += [nn.SiLU(), nn.Flatten(), nn.Linear(widths[-1] * final * final, out_features)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ConvDecoder(nn.Module):
+    """Latent vector → per-pixel parameter maps (``out_channels`` of them) at the image resolution."""
+
+    def __init__(self, image_shape: tuple[int, int, int], in_features: int, out_channels: int,
+                 channels: int = 32, blocks: int = 1):
+        super().__init__()
+        _, h, _ = image_shape
+        stages, final = stage_plan(h)
+        widths = _widths(channels, stages)
+        self.start = (widths[-1], final, final)
+        self.fc = nn.Linear(in_features, widths[-1] * final * final)
+        layers: list[nn.Module] = [ResidualBlock(widths[-1]) for _ in range(blocks)]
+        for i in reversed(range(stages)):
+            layers += [nn.SiLU(), nn.ConvTranspose2d(widths[i + 1], widths[i], 4, stride=2, padding=1)]
+            layers += [ResidualBlock(widths[i]) for _ in range(blocks if i > 0 else 0)]
+        layers += [nn.SiLU(), nn.Conv2d(widths[0], out_channels, 3, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc(z).view(z.shape[0], *self.start))

@@ -1,0 +1,9 @@
+"""Training: the Trainer, its config, checkpoints and metric logs."""
+
+from .checkpoint import find_checkpoint, read_checkpoint, write_checkpoint
+from .config import TrainConfig
+from .logging import MetricsLog, read_metrics
+from .trainer import Trainer, resolve_device
+
+__all__ = ["MetricsLog", "TrainConfig", "Trainer", "find_checkpoint", "read_checkpoint", "read_metrics",
+           "resolve_device", "write_checkpoint"]

@@ -1,0 +1,191 @@
+"""The Trainer: one loop for every single-player model (Adam, clipping, schedule, eval, checkpoints)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ..data import ImageDataset, iterate_batches, num_batches
+from ..errors import TrainingError
+from ..metrics import evaluate_model
+from ..models import GenerativeModel, latent_of
+from .checkpoint import find_checkpoint, read_checkpoint, write_checkpoint
+from .config import TrainConfig
+from .logging import MetricsLog, truncate_metrics
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    """Trains ``model`` on ``train_data``, evaluating on ``test_data``; everything lands in ``run_dir``.
+
+    ``run_dir/model`` is both the saved model and the resumable checkpoint; ``run_dir/metrics.jsonl``
+    holds one record per logged step and per evaluation.
+    """
+
+    def __init__(self, model: GenerativeModel, train_data: ImageDataset, test_data: ImageDataset | None,
+                 config: TrainConfig, run_dir: str | Path, *, run_info: dict[str, Any] | None = None,
+                 progress: bool = True, on_log: Callable[[str, dict], None] | None = None):
+        config.validate()
+        self.config = config
+        self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.model = model.to(self.device)
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.train_data, self.test_data = train_data, test_data
+        self.run_dir = Path(run_dir)
+        self.run_info = run_info or {}
+        self.progress, self.on_log = progress, on_log
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.steps_per_epoch = num_batches(len(train_data), config.batch_size)
+        total = config.epochs * self.steps_per_epoch
+        self.total_steps = min(total, config.max_steps) if config.max_steps else total
+        self.step = 0
+        self.last_eval: dict[str, float] = {}
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "model"
+
+    def _batch_to_device(self, x: torch.Tensor, y: torch.Tensor | None):
+        x = x.to(self.device, non_blocking=True)
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, (None if y is None else y.to(self.device, non_blocking=True))
+
+    def fit(self, resume: bool = False) -> dict[str, float]:
+        """Train to the configured number of epochs (or ``max_steps``); returns the last test metrics."""
+        cfg = self.config
+        if resume:
+            meta = read_checkpoint(self.checkpoint_dir, self.model, {"main": self.optimizer})
+            self.step = int(meta["step"])
+            self.last_eval = meta.get("last_eval", {})
+            truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
+        elif find_checkpoint(self.checkpoint_dir) is not None:
+            raise TrainingError(
+                f"{self.run_dir} already holds a training run; pass --resume to continue it or choose another --out."
+            )
+        else:
+            torch.manual_seed(cfg.seed)
+        log = MetricsLog(self.run_dir / "metrics.jsonl")
+        try:
+            self._loop(log)
+        finally:
+            log.close()
+        return self.last_eval
+
+    def _loop(self, log: MetricsLog) -> None:
+        cfg, spe = self.config, self.steps_per_epoch
+        self.model.train()
+        stopped_early = False
+        for epoch in range(self.step // spe, cfg.epochs):
+            start = self.step - epoch * spe
+            bar = tqdm(total=spe, initial=start, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress,
+                       unit="batch", dynamic_ncols=True, leave=False)
+            sums: dict[str, float] = defaultdict(float)
+            seen, tick, images_since = 0, time.perf_counter(), 0
+            for x, y in iterate_batches(self.train_data, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                                        epoch=epoch, start_batch=start):
+                parts = self._train_step(*self._batch_to_device(x, y))
+                for key, value in parts.items():
+                    sums[key] += value
+                seen += 1
+                images_since += x.shape[0]
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step % spe == 0:
+                    elapsed = time.perf_counter() - tick
+                    record = {k: v / seen for k, v in sums.items()}
+                    record.update(epoch=epoch + 1, lr=self.optimizer.param_groups[0]["lr"],
+                                  images_per_s=images_since / max(elapsed, 1e-9))
+                    log.write("train", self.step, record)
+                    bar.set_postfix(loss=f"{record['loss']:.2f}", img_s=f"{record['images_per_s']:.0f}")
+                    sums.clear()
+                    seen, tick, images_since = 0, time.perf_counter(), 0
+                if cfg.max_steps and self.step >= cfg.max_steps:
+                    stopped_early = True
+                    break
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step % spe:
+                    self._checkpoint(epoch)
+            bar.close()
+            if stopped_early:
+                break
+            last_epoch = epoch + 1 == cfg.epochs
+            if self.test_data is not None and (last_epoch or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
+                self.last_eval = self._evaluate()
+                log.write("eval", self.step, {"epoch": epoch + 1, "split": "test", **self.last_eval})
+                if self.on_log:
+                    self.on_log("eval", {"epoch": epoch + 1, **self.last_eval})
+            if last_epoch:
+                self._finalize()
+            self._checkpoint(epoch + 1 if self.step % spe == 0 else epoch)
+        if stopped_early:
+            self._checkpoint(self.step // spe)
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
+        cfg = self.config
+        lr = cfg.learning_rate(self.step, self.total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        out = self.model.objective((x, y), self.step)
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"Non-finite loss ({float(loss)}) at step {self.step + 1}; training stopped. The last good checkpoint "
+                f"is kept in {self.checkpoint_dir} (if one was written). Lower --lr, set train.grad_clip, or check the "
+                "data for NaNs, then resume with --resume."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        parts = {k: float(v.detach()) for k, v in out.items()}
+        if cfg.grad_clip:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            parts["grad_norm"] = float(norm)
+            if not math.isfinite(parts["grad_norm"]):
+                raise TrainingError(
+                    f"Non-finite gradient at step {self.step + 1}; training stopped with the last good checkpoint kept "
+                    f"in {self.checkpoint_dir}. Lower --lr and resume with --resume."
+                )
+        self.optimizer.step()
+        self.step += 1
+        return parts
+
+    def _evaluate(self) -> dict[str, float]:
+        return evaluate_model(self.model, self.test_data, batch_size=self.config.eval_batch_size,
+                              seed=self.config.seed, channels_last=self.config.channels_last)
+
+    @torch.no_grad()
+    def _finalize(self) -> None:
+        """Give the model the training latents (the AE fits its sampling prior on them)."""
+        if "reconstruct" not in self.model.capabilities:
+            return
+        was_training = self.model.training
+        self.model.eval()
+        latents = [latent_of(self.model.encode(self._batch_to_device(x, None)[0])).float().cpu()
+                   for x, _ in iterate_batches(self.train_data, self.config.eval_batch_size, shuffle=False)]
+        self.model.finalize(torch.cat(latents))
+        self.model.train(was_training)
+
+    def _checkpoint(self, epochs_done: int) -> None:
+        cfg = self.config
+        training_info = {
+            **self.run_info,
+            "steps": self.step,
+            "epochs_completed": epochs_done,
+            "train": asdict(cfg),
+            "final_metrics": self.last_eval,
+        }
+        write_checkpoint(self.checkpoint_dir, self.model, {"main": self.optimizer},
+                         {"step": self.step, "epoch": epochs_done, "last_eval": self.last_eval}, training_info)
