@@ -114,7 +114,9 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
     }
     trainer = Trainer(net, train_data, test_data, run_config.train, run_dir, run_info=info, progress=progress)
     if not resume:
-        atomic_write_bytes(run_dir / "run.yaml", yaml.safe_dump(run_config.to_dict(), sort_keys=False).encode())
+        recipe = run_config.to_dict()
+        recipe["train"]["max_steps"] = 0  # a stop request, not part of the recipe: --resume continues past it
+        atomic_write_bytes(run_dir / "run.yaml", yaml.safe_dump(recipe, sort_keys=False).encode())
     metrics = trainer.fit(resume=resume)
     trained = trainer.model.to(memory_format=torch.contiguous_format).eval()
     run = Run(dir=run_dir, model=trained, config=run_config, metrics=metrics)

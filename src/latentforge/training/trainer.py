@@ -51,8 +51,9 @@ class Trainer:
         self.progress, self.on_log = progress, on_log
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.steps_per_epoch = num_batches(len(train_data), config.batch_size)
-        total = config.epochs * self.steps_per_epoch
-        self.total_steps = min(total, config.max_steps) if config.max_steps else total
+        # The schedule's horizon is the full run even when max_steps stops it early, so that a stopped and
+        # resumed run follows the same learning rates as an uninterrupted one.
+        self.total_steps = config.epochs * self.steps_per_epoch
         self.step = 0
         self.last_eval: dict[str, float] = {}
 
@@ -99,6 +100,9 @@ class Trainer:
             seen, tick, images_since = 0, time.perf_counter(), 0
             for x, y in iterate_batches(self.train_data, cfg.batch_size, shuffle=True, seed=cfg.seed,
                                         epoch=epoch, start_batch=start):
+                if cfg.max_steps and self.step >= cfg.max_steps:
+                    stopped_early = True
+                    break
                 parts = self._train_step(*self._batch_to_device(x, y))
                 for key, value in parts.items():
                     sums[key] += value
@@ -114,9 +118,6 @@ class Trainer:
                     bar.set_postfix(loss=f"{record['loss']:.2f}", img_s=f"{record['images_per_s']:.0f}")
                     sums.clear()
                     seen, tick, images_since = 0, time.perf_counter(), 0
-                if cfg.max_steps and self.step >= cfg.max_steps:
-                    stopped_early = True
-                    break
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step % spe:
                     self._checkpoint(epoch)
             bar.close()
@@ -143,7 +144,7 @@ class Trainer:
         loss = out["loss"]
         if not torch.isfinite(loss):
             raise TrainingError(
-                f"Non-finite loss ({float(loss)}) at step {self.step + 1}; training stopped. The last good checkpoint "
+                f"Non-finite loss ({float(loss.detach())}) at step {self.step + 1}; training stopped. The last good checkpoint "
                 f"is kept in {self.checkpoint_dir} (if one was written). Lower --lr, set train.grad_clip, or check the "
                 "data for NaNs, then resume with --resume."
             )

@@ -1,0 +1,226 @@
+"""Helpers every benchmark shares: machine and version info, the JSON result file, the docs page.
+
+A benchmark builds its result with ``make_result``, saves it with ``write_result`` (atomically, so an
+interrupted run never leaves half a file) and puts its table into ``docs/benchmarks.md`` with
+``write_docs_section``, which replaces only the section between ``<!-- bench:NAME -->`` and
+``<!-- /bench:NAME -->`` and leaves the rest of the page (the hand-written intro, other benchmarks) alone.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+DOCS_PATH = ROOT / "docs" / "benchmarks.md"
+
+DOCS_HEADER = "# Benchmarks\n\nGenerated sections below come from `benchmarks/results/*.json`.\n"
+
+
+# -- what ran, where ------------------------------------------------------------------------------
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command as a reader would retype it from the repository root: ``python benchmarks/x.py ...``."""
+    argv = list(sys.argv if argv is None else argv)
+    script = Path(argv[0]).resolve()
+    try:
+        script_text = str(script.relative_to(ROOT))
+    except ValueError:
+        script_text = argv[0]
+    return shlex.join(["python", script_text, *argv[1:]])
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages (None where the OS has none): high values mean shared cores."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def machine_info(threads: int) -> dict[str, Any]:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu_name(), "threads": threads, "gpu": gpu, "logical_cpus": os.cpu_count(),
+            "os": f"{platform.system()} {platform.release()}"}
+
+
+def versions(**extra: str) -> dict[str, str]:
+    import torch
+
+    import latentforge
+
+    return {"latentforge": getattr(latentforge, "__version__", "unknown"), "torch": torch.__version__,
+            "python": platform.python_version(), **extra}
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+# -- the result file ------------------------------------------------------------------------------
+def make_result(name: str, *, summary: dict[str, Any], rows: list[dict[str, Any]], threads: int,
+                date: str | None = None, command: str | None = None, machine_extra: dict[str, Any] | None = None,
+                versions_extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """A result in the format of DESIGN.md ("Benchmarks")."""
+    return {
+        "name": name,
+        "date": date or utc_now(),
+        "command": command or command_line(),
+        "machine": {**machine_info(threads), **(machine_extra or {})},
+        "versions": versions(**(versions_extra or {})),
+        "summary": summary,
+        "rows": rows,
+    }
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write via a temporary file in the same folder and rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def result_path(name: str, results_dir: str | os.PathLike = RESULTS_DIR) -> Path:
+    return Path(results_dir) / f"{name}.json"
+
+
+def write_result(result: dict[str, Any], results_dir: str | os.PathLike = RESULTS_DIR) -> Path:
+    path = result_path(result["name"], results_dir)
+    atomic_write_text(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_result(name: str, results_dir: str | os.PathLike = RESULTS_DIR) -> dict[str, Any]:
+    return json.loads(result_path(name, results_dir).read_text(encoding="utf-8"))
+
+
+# -- markdown -------------------------------------------------------------------------------------
+def format_value(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != 0 and abs(value) >= 10 ** digits:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:,.{max(0, digits - len(str(int(abs(value)))))}f}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
+                   headers: dict[str, str] | None = None, digits: int = 3) -> str:
+    """A GitHub markdown table of ``rows`` (dicts); columns default to every key, in first-seen order."""
+    if columns is None:
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+    headers = headers or {}
+    lines = ["| " + " | ".join(headers.get(c, c) for c in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(format_value(row.get(c), digits) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def provenance_markdown(result: dict[str, Any]) -> str:
+    """Date, command, machine and versions of a result, as a short list."""
+    machine = result.get("machine", {})
+    described = ", ".join(f"{k} {format_value(v)}" for k, v in machine.items() if k != "cpu")
+    vers = ", ".join(f"{k} {v}" for k, v in result.get("versions", {}).items())
+    return "\n".join([
+        f"- Run: {result.get('date', '?')}, `{result.get('command', '?')}`",
+        f"- Machine: {machine.get('cpu', '?')} ({described})",
+        f"- Versions: {vers}",
+    ])
+
+
+def render_result(result: dict[str, Any], description: str = "") -> str:
+    """A generic docs section for any result file: summary, every row, provenance."""
+    parts = [f"## {result['name']}"]
+    if description:
+        parts.append(description.strip())
+    summary = result.get("summary", {})
+    if summary:
+        parts.append(markdown_table([{"figure": k, "value": v} for k, v in summary.items()]))
+    if result.get("rows"):
+        parts.append(markdown_table(result["rows"]))
+    parts.append(provenance_markdown(result))
+    return "\n\n".join(parts)
+
+
+def _markers(name: str) -> tuple[str, str]:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"benchmark name {name!r} must be letters, digits, '_', '.' or '-'")
+    return f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+
+
+def write_docs_section(name: str, markdown: str, docs_path: str | os.PathLike = DOCS_PATH) -> Path:
+    """Replace the section marked for ``name`` in the docs page, or append it; the rest stays as it is."""
+    docs_path = Path(docs_path)
+    start, end = _markers(name)
+    block = f"{start}\n<!-- generated by benchmarks/{name}.py from benchmarks/results/{name}.json; " \
+            f"edits here are overwritten -->\n\n{markdown.strip()}\n\n{end}"
+    text = docs_path.read_text(encoding="utf-8") if docs_path.is_file() else DOCS_HEADER
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    atomic_write_text(docs_path, text)
+    return docs_path
+
+
+def sync_docs(results_dir: str | os.PathLike = RESULTS_DIR, docs_path: str | os.PathLike = DOCS_PATH,
+              renderers: dict[str, Any] | None = None) -> list[str]:
+    """Give every result file a section in the docs page; returns the names written.
+
+    A result with a renderer in ``renderers`` (name → function of the result) is always rewritten; any
+    other gets the generic ``render_result`` only when the page has no section for it yet, so a section
+    that its own benchmark wrote is never replaced by the plainer generic one.
+    """
+    renderers = renderers or {}
+    docs_path = Path(docs_path)
+    done = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        name = result["name"]
+        if name not in renderers:
+            text = docs_path.read_text(encoding="utf-8") if docs_path.is_file() else ""
+            if _markers(name)[0] in text:
+                continue
+        write_docs_section(name, renderers.get(name, render_result)(result), docs_path)
+        done.append(name)
+    return done

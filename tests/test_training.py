@@ -1,0 +1,132 @@
+"""Trainer: the loss falls, resume continues exactly, bad states stop clearly and keep the checkpoint."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from latentforge.errors import CheckpointError, TrainingError
+from latentforge.models import build_model, load_model
+from latentforge.training import Trainer, TrainConfig, read_metrics
+from latentforge.training.checkpoint import find_checkpoint
+
+from conftest import TINY_MODEL
+
+
+def make_trainer(train, test, run_dir, **overrides):
+    torch.manual_seed(0)
+    model = build_model("vae", {**TINY_MODEL, "image_shape": train.shape})
+    config = TrainConfig(**{"epochs": 2, "batch_size": 16, "lr": 3e-3, "log_every": 1, "warmup_steps": 2,
+                            "eval_batch_size": 16, **overrides})
+    return Trainer(model, train, test, config, run_dir, progress=False)
+
+
+def train_losses(run_dir):
+    return {r["step"]: r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if r["event"] == "train"}
+
+
+def test_loss_falls_and_everything_is_written(tiny_train, tiny_test, tmp_path):
+    trainer = make_trainer(tiny_train, tiny_test, tmp_path, epochs=6)
+    metrics = trainer.fit()
+    losses = train_losses(tmp_path)
+    assert len(losses) == 6 * 4
+    first, last = sum(list(losses.values())[:4]) / 4, sum(list(losses.values())[-4:]) / 4
+    assert last < 0.8 * first
+    assert {"loss", "elbo", "kl", "rec", "mse", "psnr", "bits_per_dim"} <= set(metrics)
+    evals = [r for r in read_metrics(tmp_path / "metrics.jsonl") if r["event"] == "eval"]
+    assert [r["epoch"] for r in evals] == list(range(1, 7))
+    for name in ("model.safetensors", "config.json", "training.json", "trainer.safetensors", "trainer.json"):
+        assert (tmp_path / "model" / name).is_file()
+    training = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert training["steps"] == 24 and training["epochs_completed"] == 6
+    assert load_model(tmp_path / "model").config_dict() == trainer.model.config_dict()
+
+
+@pytest.mark.parametrize("stop_at", [3, 4, 6])  # mid-epoch, exactly at an epoch end, in the second epoch
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tiny_train, tiny_test, tmp_path, stop_at):
+    full_dir, split_dir = tmp_path / "full", tmp_path / "split"
+    make_trainer(tiny_train, tiny_test, full_dir).fit()
+    make_trainer(tiny_train, tiny_test, split_dir, max_steps=stop_at).fit()
+    assert max(train_losses(split_dir)) == stop_at
+    # A fresh process would rebuild everything: a new model with other weights, RNG in another state.
+    torch.manual_seed(1234)
+    resumed = make_trainer(tiny_train, tiny_test, split_dir)
+    torch.manual_seed(999)
+    resumed.fit(resume=True)
+    full, split = train_losses(full_dir), train_losses(split_dir)
+    assert full.keys() == split.keys()
+    assert [full[s] for s in sorted(full)] == [split[s] for s in sorted(split)]  # bit-exact, not approximately
+    a, b = load_model(full_dir / "model").state_dict(), load_model(split_dir / "model").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_train, tiny_test, tmp_path):
+    trainer = make_trainer(tiny_train, tiny_test, tmp_path, epochs=3)
+    trainer.config.epochs = 1
+    trainer.fit()  # one good epoch, checkpointed
+    good = load_model(tmp_path / "model").state_dict()
+
+    poisoned = make_trainer(tiny_train, tiny_test, tmp_path, epochs=3)
+    original = poisoned.model.objective
+
+    def objective(batch, step=0):
+        out = original(batch, step)
+        if step >= 6:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    poisoned.model.objective = objective
+    with pytest.raises(TrainingError, match="Non-finite loss.*step 7.*last good checkpoint"):
+        poisoned.fit(resume=True)
+    kept = load_model(tmp_path / "model").state_dict()
+    assert all(torch.equal(good[k], kept[k]) for k in good)
+    assert all(torch.isfinite(v).all() for v in kept.values())
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_run(tiny_train, tiny_test, tmp_path):
+    make_trainer(tiny_train, tiny_test, tmp_path, max_steps=1).fit()
+    with pytest.raises(TrainingError, match="--resume"):
+        make_trainer(tiny_train, tiny_test, tmp_path).fit()
+    with pytest.raises(CheckpointError, match="Nothing to resume"):
+        make_trainer(tiny_train, tiny_test, tmp_path / "empty").fit(resume=True)
+
+
+def test_resume_with_another_model_is_refused(tiny_train, tiny_test, tmp_path):
+    make_trainer(tiny_train, tiny_test, tmp_path, max_steps=1).fit()
+    other = make_trainer(tiny_train, tiny_test, tmp_path)
+    other.model = build_model("vae", {**TINY_MODEL, "latent_dim": 3})
+    other.optimizer = torch.optim.Adam(other.model.parameters())
+    with pytest.raises(CheckpointError, match="differs from the model being trained"):
+        other.fit(resume=True)
+
+
+def test_a_crash_between_renames_still_finds_the_previous_checkpoint(tiny_train, tiny_test, tmp_path):
+    make_trainer(tiny_train, tiny_test, tmp_path, max_steps=2).fit()
+    (tmp_path / "model").rename(tmp_path / ".model.old")  # the moment after "model" moved aside
+    assert find_checkpoint(tmp_path / "model") == tmp_path / ".model.old"
+    resumed = make_trainer(tiny_train, tiny_test, tmp_path)
+    resumed.fit(resume=True)
+    assert resumed.step == 8 and (tmp_path / "model" / "trainer.json").is_file()
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(lr=1.0, warmup_steps=10, schedule="cosine", lr_min_ratio=0.1)
+    assert cfg.learning_rate(0, 110) == pytest.approx(0.1)
+    assert cfg.learning_rate(9, 110) == pytest.approx(1.0)
+    assert cfg.learning_rate(60, 110) == pytest.approx(0.55)
+    assert cfg.learning_rate(110, 110) == pytest.approx(0.1)
+    assert TrainConfig(lr=0.5, warmup_steps=0, schedule="constant").learning_rate(77, 100) == 0.5
+
+
+def test_evaluation_is_deterministic_and_leaves_training_rng_alone(tiny_train, tiny_test, tmp_path):
+    from latentforge.metrics import evaluate_model
+
+    model = build_model("vae", TINY_MODEL)
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    a = evaluate_model(model, tiny_test, batch_size=16)
+    assert torch.equal(before, torch.get_rng_state())
+    b = evaluate_model(model, tiny_test, batch_size=16)
+    assert a == b and a["images"] == 32
+    assert a["bits_per_dim"] == pytest.approx(a["loss"] / (784 * math.log(2)))
