@@ -158,7 +158,8 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None
 def provenance_markdown(result: dict[str, Any]) -> str:
     """Date, command, machine and versions of a result, as a short list."""
     machine = result.get("machine", {})
-    described = ", ".join(f"{k} {format_value(v)}" for k, v in machine.items() if k != "cpu")
+    described = ", ".join(f"{k} {format_value(v)}" for k, v in machine.items()
+                          if k != "cpu" and not isinstance(v, (dict, list)))
     vers = ", ".join(f"{k} {v}" for k, v in result.get("versions", {}).items())
     return "\n".join([
         f"- Run: {result.get('date', '?')}, `{result.get('command', '?')}`",
