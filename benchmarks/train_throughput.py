@@ -37,6 +37,7 @@ NAME = "train_throughput"
 MODEL = "vae"
 IMAGE_SHAPE = (1, 28, 28)
 LR = 1e-3
+CONTENDED = 0.75  # a run whose CPU seconds per wall second fall below this share of its threads was crowded out
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ def measure(ds, args) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             row = {"contestant": c.key, "runner": c.label, "memory_format": c.memory_format,
                    "progress_bar": c.progress, "repeat": r + 1, "steps": args.steps, "images": images,
                    "seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
-                   "cpu_per_wall": round(cpu / wall, 2), "load_1m_before": load[0] if load else None,
+                   "cpu_per_wall": round(cpu / wall, 2), "contended": cpu / wall < CONTENDED * args.threads,
+                   "load_1m_before": load[0] if load else None,
                    "images_per_s": round(images / wall, 1)}
             rows.append(row)
             log(f"repeat {r + 1} {c.key:>20}: {row['images_per_s']:8.1f} images/s "
@@ -204,6 +206,8 @@ def render(result: dict[str, Any]) -> str:
               "range": f"{r['images_per_s_min']:.0f}–{r['images_per_s_max']:.0f}"} for r in medians]
     steps = medians[0]["steps"] if medians else "?"
     load = result["machine"].get("load_average", {})
+    threads = result["machine"].get("threads") or 1
+    runs = [{**r, "contended": r["cpu_per_wall"] < CONTENDED * threads} for r in rows if r["repeat"] != "median"]
     parts = [
         "## Training throughput (`train_throughput`)",
         DESCRIPTION,
@@ -217,18 +221,39 @@ def render(result: dict[str, Any]) -> str:
                               {"runner": "contestant", "memory_format": "memory format",
                                "images_per_s": "images/s", "vs_plain": "× plain loop, same format",
                                "range": "images/s range", "cpu_per_wall": "CPU s / wall s"}),
+        noise_note(runs, threads),
         "<details><summary>Every run</summary>\n\n" + common.markdown_table(
-            [r for r in rows if r["repeat"] != "median"],
-            ["repeat", "runner", "memory_format", "seconds", "images_per_s", "cpu_per_wall", "load_1m_before"],
+            runs, ["repeat", "runner", "memory_format", "seconds", "images_per_s", "cpu_per_wall", "contended",
+                   "load_1m_before"],
             {"memory_format": "memory format", "images_per_s": "images/s", "cpu_per_wall": "CPU s / wall s",
              "load_1m_before": "load (1 min) before"}) + "\n\n</details>",
         common.provenance_markdown(result),
     ]
     if load:
         parts[-1] += (f"\n- Load average (1, 5, 15 min) at start {load.get('start')}, at end {load.get('end')}; "
-                      f"a 1-minute load above {result['machine'].get('logical_cpus', '?')} means the cores "
-                      "were shared and timings are noisier.")
+                      f"the benchmark itself adds about {threads}, so more than that means other work shared "
+                      "the cores (CPU s / wall s per run says which runs it hit).")
     return "\n\n".join(parts)
+
+
+def noise_note(runs: list[dict[str, Any]], threads: int) -> str:
+    """Say which runs another process slowed and how far clean rounds of one contestant disagree."""
+    notes = []
+    hit = [r for r in runs if r["contended"]]
+    if hit:
+        which = ", ".join(f"round {r['repeat']} {r['runner']} {r['memory_format']} "
+                          f"({r['cpu_per_wall']} CPU s / wall s)" for r in hit)
+        notes.append(f"{len(hit)} of {len(runs)} runs got less than {CONTENDED:.0%} of {threads} threads' CPU time, "
+                     f"so another process was using the cores: {which}. The medians rest on the other rounds.")
+    spreads = []
+    for key in dict.fromkeys(r["contestant"] for r in runs):
+        ips = [r["images_per_s"] for r in runs if r["contestant"] == key and not r["contended"]]
+        if len(ips) > 1:
+            spreads.append(max(ips) / min(ips) - 1)
+    if spreads:
+        notes.append(f"Among uncontended runs, rounds of the same contestant differ by up to {max(spreads):.0%} "
+                     "in images/s: ratios closer to 1 than that are within the noise (more `--repeats` narrow it).")
+    return " ".join(notes)
 
 
 # -- main -----------------------------------------------------------------------------------------

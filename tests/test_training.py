@@ -130,3 +130,73 @@ def test_evaluation_is_deterministic_and_leaves_training_rng_alone(tiny_train, t
     b = evaluate_model(model, tiny_test, batch_size=16)
     assert a == b and a["images"] == 32
     assert a["bits_per_dim"] == pytest.approx(a["loss"] / (784 * math.log(2)))
+
+
+def test_dynamic_binarisation_feeds_fresh_binary_images(tiny_train, tiny_test, tmp_path):
+    trainer = make_trainer(tiny_train, tiny_test, tmp_path, binarize="dynamic", epochs=2, eval_every=0)
+    seen = []
+    original = trainer.model.objective
+
+    def objective(batch, step=0):
+        seen.append(batch[0].clone())
+        return original(batch, step)
+
+    trainer.model.objective = objective
+    trainer.fit()
+    assert all(set(x.unique().tolist()) <= {0.0, 1.0} for x in seen)
+    assert not torch.equal(seen[0].sum(), seen[4].sum())  # epoch 2 saw other samples (and another order)
+
+
+def test_static_test_binarisation_is_repeatable(tiny_test):
+    from latentforge.metrics import evaluate_model
+
+    model = build_model("vae", TINY_MODEL)
+    a = evaluate_model(model, tiny_test, batch_size=16, binarize=True)
+    b = evaluate_model(model, tiny_test, batch_size=16, binarize=True)
+    grey = evaluate_model(model, tiny_test, batch_size=16)
+    assert a == b and a["loss"] != grey["loss"]
+
+
+class TwoPlayer(torch.nn.Module):
+    """A toy adversarial-style model: two parameter sets, one optimiser each, the second every other step."""
+
+    players = ("first", "second")
+    capabilities = frozenset()
+    name = "vae"
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor(3.0))
+        self.b = torch.nn.Parameter(torch.tensor(-2.0))
+        self.after = 0
+
+    def player_parameters(self, player):
+        return [self.a] if player == "first" else [self.b]
+
+    def optimizer_settings(self, player):
+        return {"lr": 0.1} if player == "first" else {"lr": 0.05, "betas": (0.0, 0.9)}
+
+    def objective(self, batch, step=0, player="first"):
+        if player == "second" and step % 2:
+            return None
+        target = batch[0].mean()
+        value = self.a if player == "first" else self.b
+        return {"loss": (value - target) ** 2}
+
+    def after_step(self, step):
+        self.after += 1
+
+
+def test_each_player_gets_its_own_optimiser_and_schedule(tiny_train, tmp_path):
+    model = TwoPlayer()
+    trainer = Trainer(model, tiny_train, None, TrainConfig(epochs=3, batch_size=16, warmup_steps=0, schedule="constant",
+                                                           channels_last=False, log_every=1), tmp_path, progress=False)
+    assert trainer.optimizers["second"].param_groups[0]["betas"] == (0.0, 0.9)
+    b_before = model.b.item()
+    trainer.step = 0
+    trainer._train_step(torch.rand(4, 1, 28, 28), None)
+    trainer._train_step(torch.rand(4, 1, 28, 28), None)  # "second" skips odd steps
+    assert trainer.optimizers["first"].state[model.a]["step"] == 2
+    assert trainer.optimizers["second"].state[model.b]["step"] == 1
+    assert model.b.item() != b_before and model.after == 2
+    assert trainer.optimizers["second"].param_groups[0]["lr"] == 0.05

@@ -143,27 +143,39 @@ def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel:
     return load_model(path, device=device)
 
 
+def training_record(path: str | os.PathLike) -> dict[str, Any]:
+    """A saved model's training.json (empty when the model was saved outside a training run)."""
+    model_dir = resolve_model_dir(path)
+    return read_json(model_dir / "training.json", "Training record") if (model_dir / "training.json").is_file() else {}
+
+
 def training_data_config(path: str | os.PathLike) -> dict[str, Any]:
     """The data section a saved model was trained on (from its training.json)."""
-    model_dir = resolve_model_dir(path)
-    training = read_json(model_dir / "training.json", "Training record") if (model_dir / "training.json").is_file() else {}
-    return training.get("data") or {}
+    return training_record(path).get("data") or {}
 
 
 def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None, *, split: str = "test",
              data_dir: str | None = None, max_images: int | None = None, batch_size: int = 500,
-             seed: int = 0) -> dict[str, float]:
-    """Test-split figures: loss (−ELBO for VAEs) in nats/image, bits/dim, reconstruction MSE/PSNR."""
+             seed: int = 0, binarize: bool | None = None) -> dict[str, float]:
+    """Test-split figures: loss (−ELBO for VAEs) in nats/image, bits/dim, reconstruction MSE/PSNR.
+
+    ``binarize`` defaults to how the model was trained (dynamically binarised MNIST is evaluated on a
+    test set binarised once with a fixed seed).
+    """
     data_spec: dict[str, Any] = {}
     if not isinstance(model, GenerativeModel):
-        data_spec = training_data_config(model)
+        record = training_record(model)
+        data_spec = record.get("data") or {}
+        if binarize is None:
+            binarize = (record.get("train") or {}).get("binarize", "none") != "none"
         model = load(model)
     name = data or data_spec.get("name")
     if not name:
         raise ConfigError("Which data should the model be evaluated on? Pass data= (CLI: --data).")
     c, h, _ = model.image_shape
     dataset = load_dataset(name, split, data_dir=data_dir or data_spec.get("data_dir"), image_size=h, channels=c)
-    return evaluate_model(model, dataset, batch_size=batch_size, seed=seed, max_images=max_images)
+    return evaluate_model(model, dataset, batch_size=batch_size, seed=seed, max_images=max_images,
+                          binarize=bool(binarize))
 
 
 def sample(model: GenerativeModel, n: int = 64, *, labels: torch.Tensor | None = None, temperature: float = 1.0,

@@ -32,6 +32,8 @@ class GenerativeModel(nn.Module):
     name: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # Adversarial families have several players, each with its own optimiser, updated in this order.
+    players: ClassVar[tuple[str, ...]] = ("main",)
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -49,9 +51,22 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError(f"{self.name} cannot sample")
 
     def objective(self, batch: tuple[torch.Tensor, torch.Tensor | None], step: int = 0) -> dict[str, torch.Tensor]:
+        """Single-player models. Multi-player models take ``player=`` too and may return None to skip a
+        player on this step (e.g. one generator step per five critic steps)."""
         raise NotImplementedError
 
     # -- optional hooks -------------------------------------------------------------------------
+    def player_parameters(self, player: str):
+        """The parameters ``player``'s optimiser updates (all of them for a single-player model)."""
+        return self.parameters()
+
+    def optimizer_settings(self, player: str) -> dict[str, Any]:
+        """Adam settings that override the training config for ``player`` (e.g. TTUR learning rates)."""
+        return {}
+
+    def after_step(self, step: int) -> None:
+        """Called after every optimisation step (e.g. to update an exponential moving average)."""
+
     def evaluate_batch(self, batch: tuple[torch.Tensor, torch.Tensor | None]) -> dict[str, torch.Tensor]:
         """Per-image evaluation figures (each a tensor of shape N); defaults to the objective's parts."""
         return {k: v.detach().expand(batch[0].shape[0]) for k, v in self.objective(batch).items()}

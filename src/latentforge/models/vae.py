@@ -10,6 +10,7 @@ import torch
 
 from ..errors import ConfigError
 from ..nn import DiagonalGaussian
+from ..nn.distributions import standard_normal_log_prob
 from .conv_autoencoder import ConvAutoencoderBase, ConvAutoencoderConfig
 from .registry import register
 
@@ -47,6 +48,19 @@ class VAE(ConvAutoencoderBase):
         log_px, kl = self._terms(batch[0])
         rec, kl = -log_px.mean(), kl.mean()
         return {"loss": rec + self.kl_weight(step) * kl, "rec": rec, "kl": kl, "elbo": -(rec + kl)}
+
+    def log_importance_weights(self, batch, k: int) -> torch.Tensor:
+        """log p(x, z_i) − log q(z_i | x) for k posterior samples z_i: shape k×N (nats).
+
+        logsumexp over the k rows minus log k is the importance-sampled log-likelihood (Burda et al., 2016).
+        """
+        x = batch[0]
+        q = self.encode(x)
+        z = q.sample_k(k)  # k×N×D
+        flat = z.flatten(0, 1)
+        log_px = self.likelihood.log_prob(self.decode_params(flat), x.repeat(k, *[1] * (x.ndim - 1)))
+        log_pz = standard_normal_log_prob(flat)
+        return (log_px + log_pz).view(k, -1) - q.log_prob(z)
 
     def evaluate_batch(self, batch):
         log_px, kl = self._terms(batch[0])

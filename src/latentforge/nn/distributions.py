@@ -28,6 +28,11 @@ class DiagonalGaussian:
 
     rsample = sample
 
+    def sample_k(self, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """k samples per posterior: shape k×N×D."""
+        eps = torch.randn((k, *self.mean.shape), generator=generator, dtype=self.mean.dtype, device=self.mean.device)
+        return self.mean + self.std * eps
+
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z|x) summed over latent dimensions, shape N (or broadcast shape without the last dim)."""
         return (-0.5 * ((z - self.mean) / self.std) ** 2 - self.std.log() - 0.5 * LOG_2PI).sum(-1)

@@ -8,6 +8,7 @@ import math
 from ..errors import ConfigError
 
 SCHEDULES = ("constant", "cosine")
+BINARIZE = ("none", "dynamic")
 
 
 @dataclasses.dataclass
@@ -26,9 +27,12 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints; 0 = at each epoch end only
     max_steps: int = 0  # stop (and checkpoint) after this many steps in total; 0 = no limit
     log_every: int = 50  # steps between training-metric records
-    channels_last: bool = True  # measured ~1.5–2× faster for the conv nets on CPU (benchmarks/)
+    channels_last: bool = True  # NHWC memory format; see docs/benchmarks.md for its measured effect
     threads: int = 0  # torch CPU threads; 0 = torch's default
     device: str = "auto"  # auto, cpu, cuda, cuda:N
+    # "dynamic": training pixels are sampled as Bernoulli(grey level) at every step and the test split is
+    # binarised once with a fixed seed: the protocol behind published MNIST likelihoods.
+    binarize: str = "none"
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -39,6 +43,8 @@ class TrainConfig:
             raise ConfigError(f"Unknown schedule {self.schedule!r}; choose one of {SCHEDULES}.")
         if min(self.warmup_steps, self.checkpoint_every, self.max_steps, self.eval_every, self.threads) < 0:
             raise ConfigError("warmup_steps, checkpoint_every, max_steps, eval_every and threads must be ≥ 0")
+        if self.binarize not in BINARIZE:
+            raise ConfigError(f"Unknown binarize {self.binarize!r}; choose one of {BINARIZE}.")
         if self.log_every < 1:
             raise ConfigError("log_every must be ≥ 1")
 

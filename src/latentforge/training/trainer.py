@@ -49,7 +49,12 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.run_info = run_info or {}
         self.progress, self.on_log = progress, on_log
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.base_lrs: dict[str, float] = {}
+        for player in model.players:
+            settings = {"lr": config.lr, "weight_decay": config.weight_decay, **model.optimizer_settings(player)}
+            self.optimizers[player] = torch.optim.Adam(model.player_parameters(player), **settings)
+            self.base_lrs[player] = settings["lr"]
         self.steps_per_epoch = num_batches(len(train_data), config.batch_size)
         # The schedule's horizon is the full run even when max_steps stops it early, so that a stopped and
         # resumed run follows the same learning rates as an uninterrupted one.
@@ -71,7 +76,7 @@ class Trainer:
         """Train to the configured number of epochs (or ``max_steps``); returns the last test metrics."""
         cfg = self.config
         if resume:
-            meta = read_checkpoint(self.checkpoint_dir, self.model, {"main": self.optimizer})
+            meta = read_checkpoint(self.checkpoint_dir, self.model, self.optimizers)
             self.step = int(meta["step"])
             self.last_eval = meta.get("last_eval", {})
             truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
@@ -103,6 +108,8 @@ class Trainer:
                 if cfg.max_steps and self.step >= cfg.max_steps:
                     stopped_early = True
                     break
+                if cfg.binarize == "dynamic":
+                    x = torch.bernoulli(x)  # a fresh binarisation every time an image is seen
                 parts = self._train_step(*self._batch_to_device(x, y))
                 for key, value in parts.items():
                     sums[key] += value
@@ -112,10 +119,11 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step % spe == 0:
                     elapsed = time.perf_counter() - tick
                     record = {k: v / seen for k, v in sums.items()}
-                    record.update(epoch=epoch + 1, lr=self.optimizer.param_groups[0]["lr"],
+                    record.update(epoch=epoch + 1, lr=cfg.learning_rate(self.step - 1, self.total_steps),
                                   images_per_s=images_since / max(elapsed, 1e-9))
                     log.write("train", self.step, record)
-                    bar.set_postfix(loss=f"{record['loss']:.2f}", img_s=f"{record['images_per_s']:.0f}")
+                    losses = {k: f"{v:.3g}" for k, v in record.items() if k.endswith("loss")}
+                    bar.set_postfix(**losses, img_s=f"{record['images_per_s']:.0f}")
                     sums.clear()
                     seen, tick, images_since = 0, time.perf_counter(), 0
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step % spe:
@@ -132,40 +140,52 @@ class Trainer:
             if last_epoch:
                 self._finalize()
             self._checkpoint(epoch + 1 if self.step % spe == 0 else epoch)
+            if cfg.max_steps and self.step >= cfg.max_steps:
+                return
         if stopped_early:
             self._checkpoint(self.step // spe)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
         cfg = self.config
-        lr = cfg.learning_rate(self.step, self.total_steps)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        out = self.model.objective((x, y), self.step)
-        loss = out["loss"]
-        if not torch.isfinite(loss):
-            raise TrainingError(
-                f"Non-finite loss ({float(loss.detach())}) at step {self.step + 1}; training stopped. The last good checkpoint "
-                f"is kept in {self.checkpoint_dir} (if one was written). Lower --lr, set train.grad_clip, or check the "
-                "data for NaNs, then resume with --resume."
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        parts = {k: float(v.detach()) for k, v in out.items()}
-        if cfg.grad_clip:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            parts["grad_norm"] = float(norm)
-            if not math.isfinite(parts["grad_norm"]):
+        factor = cfg.learning_rate(self.step, self.total_steps) / cfg.lr
+        single = len(self.optimizers) == 1
+        parts: dict[str, float] = {}
+        for player, optimizer in self.optimizers.items():
+            for group in optimizer.param_groups:
+                group["lr"] = self.base_lrs[player] * factor
+            out = self.model.objective((x, y), self.step) if single else \
+                self.model.objective((x, y), self.step, player=player)
+            if out is None:
+                continue
+            loss = out["loss"]
+            if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"Non-finite gradient at step {self.step + 1}; training stopped with the last good checkpoint kept "
-                    f"in {self.checkpoint_dir}. Lower --lr and resume with --resume."
+                    f"Non-finite {'' if single else player + ' '}loss ({float(loss.detach())}) at step {self.step + 1}; "
+                    f"training stopped. The last good checkpoint is kept in {self.checkpoint_dir} (if one was "
+                    "written). Lower --lr, set train.grad_clip, or check the data for NaNs, then resume with --resume."
                 )
-        self.optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            prefix = "" if single else f"{player}_"
+            parts.update({prefix + k: float(v.detach()) for k, v in out.items()})
+            if cfg.grad_clip:
+                params = [p for group in optimizer.param_groups for p in group["params"]]
+                norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+                parts[prefix + "grad_norm"] = norm
+                if not math.isfinite(norm):
+                    raise TrainingError(
+                        f"Non-finite gradient at step {self.step + 1}; training stopped with the last good checkpoint "
+                        f"kept in {self.checkpoint_dir}. Lower --lr and resume with --resume."
+                    )
+            optimizer.step()
+        self.model.after_step(self.step)
         self.step += 1
         return parts
 
     def _evaluate(self) -> dict[str, float]:
         return evaluate_model(self.model, self.test_data, batch_size=self.config.eval_batch_size,
-                              seed=self.config.seed, channels_last=self.config.channels_last)
+                              seed=self.config.seed, channels_last=self.config.channels_last,
+                              binarize=self.config.binarize != "none")
 
     @torch.no_grad()
     def _finalize(self) -> None:
@@ -188,5 +208,5 @@ class Trainer:
             "train": asdict(cfg),
             "final_metrics": self.last_eval,
         }
-        write_checkpoint(self.checkpoint_dir, self.model, {"main": self.optimizer},
+        write_checkpoint(self.checkpoint_dir, self.model, self.optimizers,
                          {"step": self.step, "epoch": epochs_done, "last_eval": self.last_eval}, training_info)
