@@ -8,7 +8,9 @@ import torch
 
 from latentforge.data import ImageDataset
 
-torch.set_num_threads(2)
+# One thread: the tiny test models gain nothing from more, and on a busy 2-core machine OpenMP threads that
+# compete with other processes made small convolutions 10–50× slower.
+torch.set_num_threads(1)
 
 
 def blob_images(n: int, size: int = 28, channels: int = 1, seed: int = 0) -> torch.Tensor:

@@ -148,12 +148,21 @@ def reconstruct(model_path, images, data, data_dir, split, n, out, scale) -> Non
 @click.option("--max-images", type=int, help="Evaluate on the first N images only.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Also write the JSON here.")
-def evaluate(model_path, data, data_dir, split, max_images, seed, out) -> None:
-    """Test-split loss/ELBO (nats/image, bits/dim) and reconstruction MSE/PSNR, as JSON."""
+@click.option("--fid", is_flag=True, help="Also sample quality: fid-lenet, kid-lenet, precision/recall, fid_floor.")
+@click.option("-n", "--samples", type=int, default=10000, show_default=True, help="Generated images for --fid.")
+@click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False),
+              help="FID Inception-v3 weights (.safetensors): standard fid-inception instead of fid-lenet.")
+@click.option("--nll", is_flag=True, help="Also the importance-sampled NLL (VAE family; slow: k passes per image).")
+@click.option("--k", type=int, default=1000, show_default=True, help="Importance samples per image for --nll.")
+def evaluate(model_path, data, data_dir, split, max_images, seed, out, fid, samples, inception_weights, nll, k) -> None:
+    """Test-split loss/ELBO (nats/image, bits/dim), reconstruction MSE/PSNR; with --fid FID/KID/PR and with
+    --nll the importance-sampled NLL; as JSON."""
     from .api import evaluate as api_evaluate
     from .io import atomic_write_json
 
-    result = api_evaluate(model_path, data, split=split, data_dir=data_dir, max_images=max_images, seed=seed)
+    result = api_evaluate(model_path, data, split=split, data_dir=data_dir, max_images=max_images, seed=seed,
+                          fid=fid or inception_weights is not None, samples=samples, inception_weights=inception_weights,
+                          nll=nll, k=k)
     if out:
         atomic_write_json(out, result)
     _echo_json(result)

@@ -62,7 +62,9 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
 
     train = [r for r in history if r.get("event") == "train"]
     evals = [r for r in history if r.get("event") == "eval"]
-    panels = [("loss", "loss (nats/image)")] + [(k, k) for k in ("psnr", "kl") if any(k in r for r in history)]
+    loss_keys = sorted({k for r in train for k in r if k.endswith("loss")}) or ["loss"]
+    panels = [(k, "loss (nats/image)" if k == "loss" else k) for k in loss_keys]
+    panels += [(k, k) for k in ("psnr", "kl") if any(k in r for r in history)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
     for ax, (key, label) in zip(axes[0], panels):
         t = [(r["step"], r[key]) for r in train if key in r]
@@ -74,7 +76,8 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel("step")
         ax.set_title(label)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if t or e:
+            ax.legend()
         if key == "loss" and t:
             values = [v for _, v in t] + [v for _, v in e]
             ax.set_ylim(min(values) * 0.98, sorted(values)[int(0.9 * (len(values) - 1))] * 1.05)

@@ -1,6 +1,9 @@
 """Model families. Importing this package registers every built-in model."""
 
 from . import autoencoder, vae  # noqa: F401  (registration side effects)
+from . import cvae, iwae, vamp_vae, vq_vae  # noqa: F401  (VAE variants, issue 3)
+from . import hvae  # noqa: F401
+from . import cgan, gan, sngan, vae_gan, wgan_gp  # noqa: F401  (GAN family)
 from .base import GenerativeModel, ModelConfig, latent_of
 from .registry import available_models, config_from_dict, get_model_class, register
 from .saving import load_model, save_model

@@ -35,10 +35,15 @@ class ConvAutoencoderBase(GenerativeModel):
         super().__init__(config)
         shape = tuple(config.image_shape)
         self.likelihood = get_likelihood(config.likelihood)
+        options = self.backbone_options()
         self.encoder = ConvEncoder(shape, config.latent_dim * self.encoder_outputs_per_latent,
-                                   config.channels, config.blocks)
+                                   config.channels, config.blocks, **options)
         self.decoder = ConvDecoder(shape, config.latent_dim, shape[0] * self.likelihood.params_per_channel,
-                                   config.channels, config.blocks)
+                                   config.channels, config.blocks, **options)
+
+    def backbone_options(self) -> dict:
+        """Extra ConvEncoder/ConvDecoder options (``cond_dim``, ``spatial``, ``smallest``) a subclass needs."""
+        return {}
 
     @property
     def latent_dim(self) -> int:

@@ -102,7 +102,8 @@ class Trainer:
             bar = tqdm(total=spe, initial=start, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress,
                        unit="batch", dynamic_ncols=True, leave=False)
             sums: dict[str, float] = defaultdict(float)
-            seen, tick, images_since = 0, time.perf_counter(), 0
+            counts: dict[str, int] = defaultdict(int)  # per key: a player may skip steps (n_critic)
+            tick, images_since = time.perf_counter(), 0
             for x, y in iterate_batches(self.train_data, cfg.batch_size, shuffle=True, seed=cfg.seed,
                                         epoch=epoch, start_batch=start):
                 if cfg.max_steps and self.step >= cfg.max_steps:
@@ -113,19 +114,20 @@ class Trainer:
                 parts = self._train_step(*self._batch_to_device(x, y))
                 for key, value in parts.items():
                     sums[key] += value
-                seen += 1
+                    counts[key] += 1
                 images_since += x.shape[0]
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step % spe == 0:
                     elapsed = time.perf_counter() - tick
-                    record = {k: v / seen for k, v in sums.items()}
+                    record = {k: v / counts[k] for k, v in sums.items()}
                     record.update(epoch=epoch + 1, lr=cfg.learning_rate(self.step - 1, self.total_steps),
                                   images_per_s=images_since / max(elapsed, 1e-9))
                     log.write("train", self.step, record)
                     losses = {k: f"{v:.3g}" for k, v in record.items() if k.endswith("loss")}
                     bar.set_postfix(**losses, img_s=f"{record['images_per_s']:.0f}")
                     sums.clear()
-                    seen, tick, images_since = 0, time.perf_counter(), 0
+                    counts.clear()
+                    tick, images_since = time.perf_counter(), 0
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step % spe:
                     self._checkpoint(epoch)
             bar.close()

@@ -1,0 +1,63 @@
+"""Class-conditional GAN: conditional batch norm in the generator (de Vries et al., 2017; Miyato &
+Koyama, 2018) and a projection discriminator (Miyato & Koyama, 2018) with spectral norm and the hinge
+loss, as in their cGAN with projection.
+
+Fakes in both players' steps are drawn for the labels of the real batch, so classes are seen in the
+proportions of the data. ``sample(n, labels=...)`` takes one class for all images, a tensor of N labels,
+or None for uniformly random classes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..errors import ConfigError, DataError
+from .registry import register
+from .sngan import SNGAN, SNGANConfig
+
+
+@dataclasses.dataclass
+class CGANConfig(SNGANConfig):
+    num_classes: int = 10  # filled from the dataset by ``latentforge.train``
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_classes < 2:
+            raise ConfigError(f"num_classes must be ≥ 2 for a class-conditional GAN, got {self.num_classes}.")
+
+
+@register("cgan")
+class ConditionalGAN(SNGAN):
+    config_class = CGANConfig
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    def _fake_labels(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
+        if y is None:
+            raise DataError("cgan trains on labelled images, but this batch has no labels; use a labelled dataset "
+                            "(mnist, fashion-mnist, digits, npz with y_*) or an unconditional GAN.")
+        return self._check_labels(y, n)
+
+    def _check_labels(self, labels, n: int) -> torch.Tensor:
+        if labels is None:
+            raise ConfigError("cgan is class-conditional: pass labels (one int or a tensor of N class indices).")
+        device = next(self.parameters()).device
+        labels = torch.as_tensor(labels, device=device).long()
+        if labels.ndim == 0:
+            labels = labels.expand(n)
+        if labels.shape != (n,):
+            raise ConfigError(f"Expected {n} labels, got a tensor of shape {tuple(labels.shape)}.")
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ConfigError(f"Labels must be class indices in [0, {self.num_classes}); got "
+                              f"{int(labels.min())}..{int(labels.max())}.")
+        return labels
+
+    def sample_labels(self, n: int, labels=None, generator: torch.Generator | None = None) -> torch.Tensor:
+        if labels is None:
+            device = next(self.parameters()).device
+            return torch.randint(self.num_classes, (n,), generator=generator, device=device)
+        return self._check_labels(labels, n)

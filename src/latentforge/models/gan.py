@@ -1,0 +1,202 @@
+"""GANs: the shared adversarial model and DCGAN.
+
+DCGAN (Radford et al., 2016): conv generator with batch norm and ReLU, conv discriminator with batch norm
+and LeakyReLU, Adam with β₁ = 0.5, trained with the non-saturating loss (Goodfellow et al., 2014). All
+GAN families here share this class and differ in their config: the loss, the discriminator's norm, the
+number of critic steps, a gradient penalty, conditioning. Common to all of them:
+
+- two players with their own Adam optimisers; the discriminator learns faster than the generator
+  (two time-scale update rule, Heusel et al., 2017: D lr 4e-4, G lr 1e-4 by default);
+- an exponential moving average of the generator's weights (Yazıcı et al., 2019), updated after every
+  generator step, used by ``sample`` and saved with the model;
+- optional DiffAugment (Zhao et al., 2020) on real and generated images before the discriminator.
+
+A GAN has no encoder; ``latentforge.jobs.invert`` finds latents for images by optimisation.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import torch
+
+from ..errors import ConfigError
+from ..nn.diffaugment import parse_policy
+from ..nn.ema import ema_decay, update_ema
+from ..nn.gan_blocks import D_NORMS, Discriminator, Generator, discriminator_input, frozen
+from ..nn.gan_losses import get_gan_loss, gradient_penalty
+from .base import GenerativeModel, ModelConfig
+from .registry import register
+
+
+@dataclasses.dataclass
+class GANConfig(ModelConfig):
+    latent_dim: int = 64
+    channels: int = 32  # width of the full-resolution stage of G and D; doubles per stage up to 4×
+    loss: str = "nonsaturating"  # nonsaturating | hinge | wasserstein
+    d_norm: str = "batch"  # discriminator normalisation: batch | spectral | none
+    n_critic: int = 1  # discriminator steps per generator step
+    gp_weight: float = 0.0  # λ of the gradient penalty (WGAN-GP); 0 disables it
+    d_lr: float = 4e-4  # TTUR (Heusel et al., 2017)
+    g_lr: float = 1e-4
+    betas: tuple[float, ...] = (0.5, 0.999)  # Adam betas for both players (DCGAN: β₁ = 0.5)
+    ema_decay: float = 0.999  # generator weight average; 0 samples from the raw generator
+    diffaugment: str = ""  # e.g. "color,translation,cutout"; empty = none
+
+    def validate(self) -> None:
+        super().validate()
+        if self.latent_dim < 1 or self.channels < 1:
+            raise ConfigError("latent_dim and channels must be ≥ 1")
+        get_gan_loss(self.loss)
+        parse_policy(self.diffaugment)
+        if self.d_norm not in D_NORMS:
+            raise ConfigError(f"Unknown d_norm {self.d_norm!r}; choose one of {D_NORMS}.")
+        if self.n_critic < 1:
+            raise ConfigError("n_critic must be ≥ 1")
+        if self.gp_weight < 0:
+            raise ConfigError("gp_weight must be ≥ 0")
+        if self.gp_weight > 0 and self.d_norm == "batch":
+            raise ConfigError("The gradient penalty is per example, which batch norm in the discriminator breaks "
+                              "(Gulrajani et al., 2017, §4); use d_norm 'none' or 'spectral'.")
+        if not (self.d_lr > 0 and self.g_lr > 0):
+            raise ConfigError("d_lr and g_lr must be > 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+class GAN(GenerativeModel):
+    """Generator + discriminator trained adversarially; the per-family behaviour comes from the config."""
+
+    config_class = GANConfig
+    capabilities = frozenset({"generate"})
+    players = ("discriminator", "generator")
+
+    def __init__(self, config: GANConfig):
+        super().__init__(config)
+        shape = tuple(config.image_shape)
+        classes = self.num_classes
+        self.generator = Generator(shape, config.latent_dim, config.channels, classes)
+        self.discriminator = Discriminator(shape, config.channels, config.d_norm, classes)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+        self.adversarial = get_gan_loss(config.loss)
+        self.augmentations = parse_policy(config.diffaugment)
+
+    # -- what subclasses change ------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Classes the networks are conditioned on; 0 for unconditional GANs."""
+        return 0
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.generator_ema.eval()  # the average is only ever used for inference
+        return self
+
+    # -- players ----------------------------------------------------------------------------------
+    def player_parameters(self, player: str):
+        return self._player(player).parameters()
+
+    def optimizer_settings(self, player: str) -> dict:
+        self._player(player)  # rejects unknown players
+        lr = self.config.d_lr if player == "discriminator" else self.config.g_lr
+        return {"lr": lr, "betas": tuple(self.config.betas)}
+
+    def _player(self, player: str) -> torch.nn.Module:
+        if player == "discriminator":
+            return self.discriminator
+        if player == "generator":
+            return self.generator
+        raise ValueError(f"Unknown player {player!r}; {self.name} has players {self.players}.")
+
+    def trains_generator(self, step: int) -> bool:
+        """One generator step after every ``n_critic`` discriminator steps."""
+        return step % self.config.n_critic == self.config.n_critic - 1
+
+    # -- training --------------------------------------------------------------------------------
+    def prior_sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator, device=device) * temperature
+
+    def discriminator_input(self, x: torch.Tensor) -> torch.Tensor:
+        return discriminator_input(x, self.augmentations)
+
+    def _fake_labels(self, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        return None
+
+    def objective(self, batch, step: int = 0, *, player: str):
+        x, y = batch
+        y = self._fake_labels(y, x.shape[0])
+        if player == "discriminator":
+            return self._discriminator_objective(x, y)
+        if player == "generator":
+            return self._generator_objective(x.shape[0], y) if self.trains_generator(step) else None
+        raise ValueError(f"Unknown player {player!r}; {self.name} has players {self.players}.")
+
+    def _discriminator_objective(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            fake = self.generator(self.prior_sample(x.shape[0]), y)
+        real_in, fake_in = self.discriminator_input(x), self.discriminator_input(fake)
+        real, fake_scores = self.discriminator(real_in, y), self.discriminator(fake_in, y)
+        adv = self.adversarial.discriminator(real, fake_scores).mean()
+        out = {"loss": adv, "adv": adv, "real_score": real.detach().mean(), "fake_score": fake_scores.detach().mean()}
+        if self.config.gp_weight:
+            gp = gradient_penalty(self.discriminator, real_in, fake_in, y).mean()
+            out["gp"] = gp
+            out["loss"] = adv + self.config.gp_weight * gp
+        return out
+
+    def _generator_objective(self, n: int, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        fake = self.generator(self.prior_sample(n), y)
+        with frozen(self.discriminator):
+            scores = self.discriminator(self.discriminator_input(fake), y)
+        loss = self.adversarial.generator(scores).mean()
+        return {"loss": loss, "fake_score": scores.detach().mean()}
+
+    def after_step(self, step: int) -> None:
+        if self.trains_generator(step):
+            updates = step // self.config.n_critic
+            update_ema(self.generator_ema, self.generator, ema_decay(self.config.ema_decay, updates))
+
+    # -- inference -------------------------------------------------------------------------------
+    def generate_from_latent(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The averaged generator's image for each latent (differentiable in ``z``)."""
+        return self.generator_ema(z, self._check_labels(labels, z.shape[0]))
+
+    def _check_labels(self, labels, n: int) -> torch.Tensor | None:
+        if labels is not None:
+            raise ConfigError(f"{self.name} is not class-conditional; sample without labels (try cgan).")
+        return None
+
+    def sample_labels(self, n: int, labels=None, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """The labels ``sample`` conditions on: none for unconditional GANs."""
+        return self._check_labels(labels, n)
+
+    @torch.no_grad()
+    def sample(self, n, *, labels=None, temperature=1.0, generator=None):
+        z = self.prior_sample(n, temperature, generator)
+        return self.generate_from_latent(z, self.sample_labels(n, labels, generator))
+
+    @torch.no_grad()
+    def evaluate_batch(self, batch):
+        """Cheap per-image figures on test images: the discriminator's scores for them and for as many
+        samples of the averaged generator, and its loss on the pair. Not a quality measure on its own."""
+        x, y = batch
+        y = self._fake_labels(y, x.shape[0])
+        real = self.discriminator(x * 2 - 1, y)
+        fake = self.discriminator(self.generate_from_latent(self.prior_sample(x.shape[0]), y) * 2 - 1, y)
+        return {"d_loss": self.adversarial.discriminator(real, fake), "d_real": real, "d_fake": fake}
+
+
+@register("dcgan")
+class DCGAN(GAN):
+    """DCGAN with the non-saturating loss and TTUR learning rates (the GANConfig defaults)."""
+
+
+__all__ = ["DCGAN", "GAN", "GANConfig"]

@@ -1,0 +1,27 @@
+"""SNGAN (Miyato et al., 2018): spectrally normalised discriminator trained with the hinge loss
+(Lim & Ye, 2017; as in Miyato et al., 2018, and Zhang et al., 2019).
+
+Every discriminator weight is divided by its largest singular value, estimated by one power iteration
+per forward pass (``torch.nn.utils.parametrizations.spectral_norm``; the iteration's u/v vectors are
+buffers, saved with the model). Adam betas (0.0, 0.9) with TTUR learning rates and one D step per G
+step, the setting of Zhang et al. (2019) for spectrally normalised GANs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .gan import GAN, GANConfig
+from .registry import register
+
+
+@dataclasses.dataclass
+class SNGANConfig(GANConfig):
+    loss: str = "hinge"
+    d_norm: str = "spectral"
+    betas: tuple[float, ...] = (0.0, 0.9)
+
+
+@register("sngan")
+class SNGAN(GAN):
+    config_class = SNGANConfig
