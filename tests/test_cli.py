@@ -117,3 +117,13 @@ def test_every_verb_has_help():
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "latentforge", "--version"], capture_output=True, text=True, check=True)
     assert "latentforge" in out.stdout
+
+
+def test_sample_a_class_from_a_conditional_model(tiny_npz, tmp_path):
+    out = tmp_path / "run"
+    run("train", "--model", "cvae", "--data", f"npz:{tiny_npz}", "--epochs", "1", "--out", out, *TINY)
+    run("sample", out, "-n", "4", "--label", "2", "-o", tmp_path / "two.png")
+    run("sample", out, "-n", "4", "--label", "3", "-o", tmp_path / "three.png")
+    assert (tmp_path / "two.png").read_bytes() != (tmp_path / "three.png").read_bytes()
+    result = run("sample", out, "-n", "4", "--label", "9", "-o", tmp_path / "nine.png", ok=False)
+    assert result.exit_code == 2 and "label" in result.output.lower()

@@ -99,12 +99,16 @@ def train(config_path, model, data, data_dir, image_size, channels, epochs, batc
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--nrow", type=int, help="Images per row (default: square).")
 @click.option("--scale", type=int, default=1, show_default=True, help="Upscale the grid by this integer factor.")
-def sample(model_path, n, out, temperature, seed, nrow, scale) -> None:
+@click.option("--label", type=int, help="Class to generate (class-conditional models such as cvae and cgan).")
+def sample(model_path, n, out, temperature, seed, nrow, scale, label) -> None:
     """Generate N images from a saved model into a PNG grid."""
+    import torch
+
     from .api import load, sample as api_sample
     from .data import save_grid
 
-    images = api_sample(load(model_path), n, temperature=temperature, seed=seed)
+    labels = None if label is None else torch.full((n,), label, dtype=torch.long)
+    images = api_sample(load(model_path), n, labels=labels, temperature=temperature, seed=seed)
     click.echo(f"wrote {save_grid(images, out, nrow=nrow, scale=scale)} ({n} images)")
 
 
