@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections import defaultdict
 from dataclasses import asdict
@@ -100,7 +101,8 @@ class Trainer:
         for epoch in range(self.step // spe, cfg.epochs):
             start = self.step - epoch * spe
             bar = tqdm(total=spe, initial=start, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress,
-                       unit="batch", dynamic_ncols=True, leave=False)
+                       unit="batch", dynamic_ncols=True, leave=False,
+                       mininterval=0.1 if sys.stderr.isatty() else 15.0)  # logs get a line every 15 s, not every step
             sums: dict[str, float] = defaultdict(float)
             counts: dict[str, int] = defaultdict(int)  # per key: a player may skip steps (n_critic)
             tick, images_since = time.perf_counter(), 0
