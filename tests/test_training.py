@@ -34,6 +34,9 @@ def test_loss_falls_and_everything_is_written(tiny_train, tiny_test, tmp_path):
     first, last = sum(list(losses.values())[:4]) / 4, sum(list(losses.values())[-4:]) / 4
     assert last < 0.8 * first
     assert {"loss", "elbo", "kl", "rec", "mse", "psnr", "bits_per_dim"} <= set(metrics)
+    records = [r for r in read_metrics(tmp_path / "metrics.jsonl") if r["event"] == "train"]
+    for r in (records[0], records[10], records[-1]):  # the rate the optimiser used for that step
+        assert r["lr"] == pytest.approx(trainer.config.learning_rate(r["step"] - 1, trainer.total_steps))
     evals = [r for r in read_metrics(tmp_path / "metrics.jsonl") if r["event"] == "eval"]
     assert [r["epoch"] for r in evals] == list(range(1, 7))
     for name in ("model.safetensors", "config.json", "training.json", "trainer.safetensors", "trainer.json"):

@@ -183,7 +183,8 @@ def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None
     if not name:
         raise ConfigError("Which data should the model be evaluated on? Pass data= (CLI: --data).")
     c, h, _ = model.image_shape
-    dataset = load_dataset(name, split, data_dir=data_dir or data_spec.get("data_dir"), image_size=h, channels=c)
+    data_dir = data_dir or data_spec.get("data_dir")
+    dataset = load_dataset(name, split, data_dir=data_dir, image_size=h, channels=c)
     result = evaluate_model(model, dataset, batch_size=batch_size, seed=seed, max_images=max_images,
                             binarize=bool(binarize))
     if nll:
@@ -192,7 +193,7 @@ def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None
         found["nll_seconds"] = found.pop("seconds")
         result.update({key: value for key, value in found.items() if key not in result})
     if fid:
-        result.update(sample_quality(model, name, n=samples, data_dir=data_dir or data_spec.get("data_dir"), seed=seed,
+        result.update(sample_quality(model, name, n=samples, data_dir=data_dir, seed=seed,
                                      inception_weights=inception_weights, progress=True))
     return result
 

@@ -18,6 +18,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models import GenerativeModel, latent_of
+from ..models.base import seeded_eval
 from ..nn import ConvEncoder
 from .common import check_images
 
@@ -104,24 +105,17 @@ def train_inversion_encoder(model: GenerativeModel, *, steps: int = 1000, batch_
     if steps < 1 or batch_size < 1:
         raise ValueError("steps and batch_size must be ≥ 1")
     d = latent_dim_of(model)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.enable_grad():
-            torch.manual_seed(seed)
-            encoder = ConvEncoder(model.image_shape, d, channels, blocks=0).to(device)
-            optimizer = torch.optim.Adam(encoder.parameters(), lr=lr)
-            num_classes = getattr(model, "num_classes", 0) if labels else 0
-            for _ in range(steps):
-                z = torch.randn(batch_size, d, device=device)
-                y = torch.randint(num_classes, (batch_size,), device=device) if num_classes else None
-                with torch.no_grad():
-                    x = latent_to_image(model, y)(z)
-                loss = (encoder(x) - z).pow(2).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-    finally:
-        model.train(was_training)
+    with seeded_eval(model, seed) as device, torch.enable_grad():
+        encoder = ConvEncoder(model.image_shape, d, channels, blocks=0).to(device)
+        optimizer = torch.optim.Adam(encoder.parameters(), lr=lr)
+        num_classes = getattr(model, "num_classes", 0) if labels else 0
+        for _ in range(steps):
+            z = torch.randn(batch_size, d, device=device)
+            y = torch.randint(num_classes, (batch_size,), device=device) if num_classes else None
+            with torch.no_grad():
+                x = latent_to_image(model, y)(z)
+            loss = (encoder(x) - z).pow(2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
     return encoder.eval()

@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import Iterator
 
 import torch
 
 from ..data import ImageDataset, iterate_batches
-from ..models.base import GenerativeModel, latent_of
+from ..models.base import GenerativeModel, latent_of, seeded_eval
 from .reconstruction import mse_per_image, psnr
+
+
+def evaluation_batches(dataset: ImageDataset, batch_size: int, device: torch.device, *, seed: int = 0,
+                       max_images: int | None = None, binarize: bool = False, channels_last: bool = False
+                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The first ``max_images`` images of the split in order, on ``device``.
+
+    ``binarize`` samples each pixel as Bernoulli(grey level) from one generator seeded by ``seed``, in data
+    order: the same binary test set for every evaluation with that seed (whatever the batch size), which is
+    what makes the ELBO and NLL figures refer to the same images.
+    """
+    binarizer = torch.Generator().manual_seed(seed)
+    count = 0
+    for x, y in iterate_batches(dataset, batch_size, shuffle=False):
+        if max_images is not None:
+            if count >= max_images:
+                return
+            x, y = x[: max_images - count], None if y is None else y[: max_images - count]
+        if binarize:
+            x = torch.bernoulli(x, generator=binarizer)
+        count += x.shape[0]
+        x = x.to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        yield x, None if y is None else y.to(device)
 
 
 @torch.no_grad()
@@ -20,29 +46,13 @@ def evaluate_model(model: GenerativeModel, dataset: ImageDataset, *, batch_size:
 
     Runs under its own RNG seed so results are repeatable and training randomness is untouched.
     Likelihood figures are in nats per image; ``bits_per_dim`` converts the loss (−ELBO for a VAE).
-    ``binarize`` samples each pixel as Bernoulli(grey level) with a generator seeded by ``seed``: the same
-    binary test set every time (the dynamically-binarised MNIST protocol).
+    ``binarize``: see :func:`evaluation_batches` (the dynamically-binarised MNIST protocol).
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     sums: dict[str, float] = defaultdict(float)
     count = 0
-    binarizer = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for x, y in iterate_batches(dataset, batch_size, shuffle=False):
-            if max_images is not None and count >= max_images:
-                break
-            if max_images is not None:
-                x = x[: max_images - count]
-                y = None if y is None else y[: max_images - count]
-            if binarize:
-                x = torch.bernoulli(x, generator=binarizer)
-            x = x.to(device)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = None if y is None else y.to(device)
+    with seeded_eval(model, seed) as device:
+        for x, y in evaluation_batches(dataset, batch_size, device, seed=seed, max_images=max_images,
+                                       binarize=binarize, channels_last=channels_last):
             for key, values in model.evaluate_batch((x, y)).items():
                 sums[key] += float(values.double().sum())
             if "reconstruct" in model.capabilities:
@@ -50,7 +60,6 @@ def evaluate_model(model: GenerativeModel, dataset: ImageDataset, *, batch_size:
                 sums["mse"] += float(mse_per_image(rec, x).double().sum())
                 sums["psnr"] += float(psnr(rec, x).double().sum())
             count += x.shape[0]
-    model.train(was_training)
     result = {key: value / count for key, value in sums.items()}
     if "loss" in result:
         result["bits_per_dim"] = result["loss"] / (math.prod(dataset.shape) * math.log(2))

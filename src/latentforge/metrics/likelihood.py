@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..data import ImageDataset, iterate_batches
+from ..data import ImageDataset
 from ..errors import ConfigError
-from ..models.base import GenerativeModel
+from ..models.base import GenerativeModel, seeded_eval
+from .evaluation import evaluation_batches
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active if Cov_x(E_q[z_d|x]) > 0.01
 SAMPLES_PER_PASS = 1024  # default batch_size × chunk: images per model pass (larger ran slower on CPU)
@@ -44,36 +45,25 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
         raise ConfigError(f"k, batch_size and chunk must be ≥ 1, got k={k}, batch_size={batch_size}, chunk={chunk}.")
     chunk = min(k, chunk or max(1, SAMPLES_PER_PASS // batch_size))
     total = len(dataset) if max_images is None else min(max_images, len(dataset))
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     start = time.perf_counter()
     sums: dict[str, float] = defaultdict(float)
     means: list[torch.Tensor] = []
     count = 0
-    binarizer = torch.Generator().manual_seed(seed)
     bar = tqdm(total=total, desc=f"NLL (k={k})", unit="img", disable=not progress, dynamic_ncols=True, leave=False)
     try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            for x, y in iterate_batches(dataset, batch_size, shuffle=False):
-                if count >= total:
-                    break
-                x, y = x[: total - count], None if y is None else y[: total - count]
-                if binarize:
-                    x = torch.bernoulli(x, generator=binarizer)
-                batch = (x.to(device), None if y is None else y.to(device))
+        with seeded_eval(model, seed) as device:
+            for batch in evaluation_batches(dataset, batch_size, device, seed=seed, max_images=total,
+                                            binarize=binarize):
                 for key, values in model.evaluate_batch(batch).items():
                     sums[key] += float(values.double().sum())
                 sums["log_px"] += float(_log_likelihood(model, batch, k, chunk).sum())
                 mean = _posterior_mean(model, batch)
                 if mean is not None:
                     means.append(mean)
-                count += x.shape[0]
-                bar.update(x.shape[0])
+                count += batch[0].shape[0]
+                bar.update(batch[0].shape[0])
     finally:
         bar.close()
-        model.train(was_training)
     if count == 0:
         raise ConfigError("No images to evaluate: the split is empty or max_images is 0.")
     result: dict[str, Any] = {key: value / count for key, value in sums.items() if key != "log_px"}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from contextlib import contextmanager
+from typing import Any, ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -85,3 +86,21 @@ class GenerativeModel(nn.Module):
 def latent_of(encoded: Any) -> torch.Tensor:
     """The point estimate of an encoding: the posterior mean for VAEs, the code itself otherwise."""
     return encoded.mean if hasattr(encoded, "mean") and not isinstance(encoded, torch.Tensor) else encoded
+
+
+@contextmanager
+def seeded_eval(model: nn.Module, seed: int) -> Iterator[torch.device]:
+    """Eval mode and a private global RNG seeded with ``seed`` for the block; yields the model's device.
+
+    The caller's RNG state and the model's train/eval mode come back afterwards, so evaluations repeat
+    exactly and a training run's randomness is untouched.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            yield device
+    finally:
+        model.train(was_training)

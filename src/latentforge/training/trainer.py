@@ -122,8 +122,7 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step % spe == 0:
                     elapsed = time.perf_counter() - tick
                     record = {k: v / counts[k] for k, v in sums.items()}
-                    record.update(epoch=epoch + 1, lr=cfg.learning_rate(self.step - 1, self.total_steps),
-                                  images_per_s=images_since / max(elapsed, 1e-9))
+                    record.update(epoch=epoch + 1, images_per_s=images_since / max(elapsed, 1e-9), **self._learning_rates())
                     log.write("train", self.step, record)
                     losses = {k: f"{v:.3g}" for k, v in record.items() if k.endswith("loss")}
                     bar.set_postfix(**losses, img_s=f"{record['images_per_s']:.0f}")
@@ -185,6 +184,12 @@ class Trainer:
         self.model.after_step(self.step)
         self.step += 1
         return parts
+
+    def _learning_rates(self) -> dict[str, float]:
+        """The rate each optimiser used last: ``lr``, or ``<player>_lr`` for adversarial models."""
+        single = len(self.optimizers) == 1
+        return {"lr" if single else f"{player}_lr": optimizer.param_groups[0]["lr"]
+                for player, optimizer in self.optimizers.items()}
 
     def _evaluate(self) -> dict[str, float]:
         return evaluate_model(self.model, self.test_data, batch_size=self.config.eval_batch_size,
