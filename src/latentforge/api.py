@@ -85,21 +85,24 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
           epochs: int | None = None, batch_size: int | None = None, lr: float | None = None, seed: int | None = None,
           data_dir: str | None = None, image_size: int | None = None, channels: int | None = None,
           model_config: dict[str, Any] | None = None, train_config: dict[str, Any] | None = None,
-          config: str | os.PathLike | dict | RunConfig | None = None, resume: bool = False, report: bool = False,
-          progress: bool = True) -> Run:
-    """Train a model and return the :class:`Run`. Keyword arguments override ``config`` (YAML path or dict).
+          config: str | os.PathLike | dict | RunConfig | None = None, overrides: dict[str, Any] | None = None,
+          resume: bool = False, report: bool = False, progress: bool = True) -> Run:
+    """Train a model and return the :class:`Run`. Keyword arguments override ``config`` (YAML path or dict);
+    ``overrides`` (dotted keys such as ``{"train.grad_clip": 50}``, the CLI's ``--set``) override both.
 
     With ``resume=True`` and no ``config``, the run's own ``run.yaml`` is used, so training continues exactly.
     """
     if resume and out is not None and config is None and (Path(out) / "run.yaml").is_file():
         config = Path(out) / "run.yaml"
-    overrides: dict[str, Any] = {
+    extra = overrides or {}
+    overrides = {
         "model.name": model, "data.name": data, "data.data_dir": data_dir, "data.image_size": image_size,
         "data.channels": channels,
         "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
     }
     overrides.update({f"model.{k}": v for k, v in (model_config or {}).items()})
     overrides.update({f"train.{k}": v for k, v in (train_config or {}).items()})
+    overrides.update(extra)
     run_config = build_run_config(config, overrides)
     run_dir = Path(out) if out is not None else default_run_dir(run_config)
 

@@ -63,27 +63,13 @@ def train(config_path, model, data, data_dir, image_size, channels, epochs, batc
     from .api import train as api_train
     from .config import parse_set_option
 
-    model_config = {"latent_dim": latent_dim, "beta": beta, "likelihood": likelihood}
-    train_config = {"max_steps": max_steps, "device": device}
-    extra = dict(parse_set_option(s) for s in sets)
-    model_config.update({k.split(".", 1)[1]: v for k, v in extra.items() if k.startswith("model.")})
-    train_config.update({k.split(".", 1)[1]: v for k, v in extra.items() if k.startswith("train.")})
-    data_extra = {k.split(".", 1)[1]: v for k, v in extra.items() if k.startswith("data.")}
-    bad = [k for k in extra if k.split(".", 1)[0] not in ("model", "data", "train")]
-    if bad:
-        raise click.BadParameter(f"{bad}: keys start with model., data. or train.", param_hint="--set")
-    if data_extra:
-        data = data_extra.pop("name", data)
-        data_dir = data_extra.pop("data_dir", data_dir)
-        image_size = data_extra.pop("image_size", image_size)
-        channels = data_extra.pop("channels", channels)
-        if data_extra:
-            raise click.BadParameter(f"unknown data keys {sorted(data_extra)}", param_hint="--set")
+    flags = {"model.latent_dim": latent_dim, "model.beta": beta, "model.likelihood": likelihood,
+             "train.max_steps": max_steps, "train.device": device}
+    overrides = {**flags, **dict(parse_set_option(s) for s in sets)}  # --set wins over the named flags
     run = api_train(
         model=model, data=data, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, data_dir=data_dir,
-        image_size=image_size, model_config={k: v for k, v in model_config.items() if v is not None},
-        train_config={k: v for k, v in train_config.items() if v is not None}, config=config_path, resume=resume,
-        report=report, progress=progress, channels=None if channels is None else int(channels),
+        image_size=image_size, channels=None if channels is None else int(channels), config=config_path,
+        overrides=overrides, resume=resume, report=report, progress=progress,
     )
     click.echo(f"saved model: {run.model_dir}")
     if run.report:
