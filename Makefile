@@ -24,8 +24,16 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# Benchmarks write benchmarks/results/*.json and docs/benchmarks.md. MNIST_DIR / FASHION_DIR: the IDX files.
+MNIST_DIR ?= $(HOME)/.cache/latentforge/datasets/mnist
+FASHION_DIR ?= /usr/share/datasets/fashion-mnist
+
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/vae_vs_pythae.py --data-dir $(MNIST_DIR)
+	$(PY) benchmarks/gan_fashion.py --data-dir $(FASHION_DIR)
+	$(PY) benchmarks/nll_mnist.py --data-dir $(MNIST_DIR)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -39,6 +39,8 @@ def test_loss_falls_and_everything_is_written(tiny_train, tiny_test, tmp_path):
         assert r["lr"] == pytest.approx(trainer.config.learning_rate(r["step"] - 1, trainer.total_steps))
     evals = [r for r in read_metrics(tmp_path / "metrics.jsonl") if r["event"] == "eval"]
     assert [r["epoch"] for r in evals] == list(range(1, 7))
+    seconds = [r["train_seconds"] for r in evals]  # wall seconds so far: positive and growing
+    assert seconds[0] > 0 and all(b > a for a, b in zip(seconds, seconds[1:]))
     for name in ("model.safetensors", "config.json", "training.json", "trainer.safetensors", "trainer.json"):
         assert (tmp_path / "model" / name).is_file()
     training = json.loads((tmp_path / "model" / "training.json").read_text())
@@ -52,6 +54,7 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tiny_train, tiny_t
     make_trainer(tiny_train, tiny_test, full_dir).fit()
     make_trainer(tiny_train, tiny_test, split_dir, max_steps=stop_at).fit()
     assert max(train_losses(split_dir)) == stop_at
+    first_session = json.loads((split_dir / "model" / "training.json").read_text())["train_seconds"]
     # A fresh process would rebuild everything: a new model with other weights, RNG in another state.
     torch.manual_seed(1234)
     resumed = make_trainer(tiny_train, tiny_test, split_dir)
@@ -62,6 +65,9 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tiny_train, tiny_t
     assert [full[s] for s in sorted(full)] == [split[s] for s in sorted(split)]  # bit-exact, not approximately
     a, b = load_model(full_dir / "model").state_dict(), load_model(split_dir / "model").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # The training time carries over the stop: the record counts both sessions, not just the last one.
+    total = json.loads((split_dir / "model" / "training.json").read_text())["train_seconds"]
+    assert 0 < first_session < total <= resumed.train_seconds + 0.01
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_train, tiny_test, tmp_path):

@@ -62,6 +62,8 @@ class Trainer:
         self.total_steps = config.epochs * self.steps_per_epoch
         self.step = 0
         self.last_eval: dict[str, float] = {}
+        self._seconds_before = 0.0  # training wall seconds of earlier sessions of this run (resume)
+        self._session_start = time.perf_counter()
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -80,6 +82,7 @@ class Trainer:
             meta = read_checkpoint(self.checkpoint_dir, self.model, self.optimizers)
             self.step = int(meta["step"])
             self.last_eval = meta.get("last_eval", {})
+            self._seconds_before = float(meta.get("train_seconds", 0.0))
             truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
         elif find_checkpoint(self.checkpoint_dir) is not None:
             raise TrainingError(
@@ -88,6 +91,7 @@ class Trainer:
         else:
             torch.manual_seed(cfg.seed)
         log = MetricsLog(self.run_dir / "metrics.jsonl")
+        self._session_start = time.perf_counter()
         try:
             self._loop(log)
         finally:
@@ -137,9 +141,11 @@ class Trainer:
             last_epoch = epoch + 1 == cfg.epochs
             if self.test_data is not None and (last_epoch or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
                 self.last_eval = self._evaluate()
-                log.write("eval", self.step, {"epoch": epoch + 1, "split": "test", **self.last_eval})
+                seconds = round(self.train_seconds, 2)
+                log.write("eval", self.step, {"epoch": epoch + 1, "split": "test", "train_seconds": seconds,
+                                              **self.last_eval})
                 if self.on_log:
-                    self.on_log("eval", {"epoch": epoch + 1, **self.last_eval})
+                    self.on_log("eval", {"epoch": epoch + 1, "train_seconds": seconds, **self.last_eval})
             if last_epoch:
                 self._finalize()
             self._checkpoint(epoch + 1 if self.step % spe == 0 else epoch)
@@ -185,6 +191,11 @@ class Trainer:
         self.step += 1
         return parts
 
+    @property
+    def train_seconds(self) -> float:
+        """Wall seconds this run has trained so far (evaluation and checkpoints included), across resumes."""
+        return self._seconds_before + time.perf_counter() - self._session_start
+
     def _learning_rates(self) -> dict[str, float]:
         """The rate each optimiser used last: ``lr``, or ``<player>_lr`` for adversarial models."""
         single = len(self.optimizers) == 1
@@ -216,6 +227,8 @@ class Trainer:
             "epochs_completed": epochs_done,
             "train": asdict(cfg),
             "final_metrics": self.last_eval,
+            "train_seconds": round(self.train_seconds, 2),
         }
         write_checkpoint(self.checkpoint_dir, self.model, self.optimizers,
-                         {"step": self.step, "epoch": epochs_done, "last_eval": self.last_eval}, training_info)
+                         {"step": self.step, "epoch": epochs_done, "last_eval": self.last_eval,
+                          "train_seconds": training_info["train_seconds"]}, training_info)
