@@ -191,8 +191,9 @@ def test_config_checks():
         build_model("cgan", {"num_classes": 1})
     with pytest.raises(ConfigError, match="Unknown adversarial loss"):
         build_model("dcgan", {"loss": "minimax"})
-    assert build_model("sngan").optimizer_settings("discriminator") == {"lr": 4e-4, "betas": (0.0, 0.9)}
-    assert build_model("dcgan").optimizer_settings("generator") == {"lr": 1e-4, "betas": (0.5, 0.999)}
+    assert build_model("sngan").optimizer_settings("discriminator") == {"lr": 2e-4, "betas": (0.5, 0.999)}
+    assert build_model("dcgan").optimizer_settings("generator") == {"lr": 2e-4, "betas": (0.5, 0.999)}
+    assert build_model("wgan-gp").optimizer_settings("generator") == {"lr": 1e-4, "betas": (0.0, 0.9)}
 
 
 def test_evaluation_uses_the_discriminator_not_the_objective(tiny_test):
@@ -259,3 +260,13 @@ def test_vae_gan_adds_the_weighted_adversarial_term_to_the_vae_loss():
     torch.manual_seed(1)
     assert torch.equal(model.objective(batch, 5, player="generator")["loss"], vae_part["loss"])
     assert {"generate", "reconstruct", "likelihood"} <= model.capabilities
+
+
+def test_parameter_count_leaves_out_the_generator_average():
+    model = build_model("dcgan", TINY_MODEL)
+    trained = sum(p.numel() for p in model.generator.parameters()) + \
+        sum(p.numel() for p in model.discriminator.parameters())
+    assert model.trained_parameter_count() == trained
+    assert sum(p.numel() for p in model.parameters()) > trained  # the average is in the state, not trained
+    vae = build_model("vae", TINY_MODEL)
+    assert vae.trained_parameter_count() == sum(p.numel() for p in vae.parameters())

@@ -194,7 +194,7 @@ def info(model_path, as_json) -> None:
         "path": str(model_dir),
         "model": model.name,
         "config": model.config_dict(),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": model.trained_parameter_count(),
         "capabilities": sorted(model.capabilities),
         "trained_on": training.get("data"),
         "steps": training.get("steps"),

@@ -61,6 +61,11 @@ class GenerativeModel(nn.Module):
         """The parameters ``player``'s optimiser updates (all of them for a single-player model)."""
         return self.parameters()
 
+    def trained_parameter_count(self) -> int:
+        """Parameters the optimisers train, each once: a GAN's generator average is a copy, not counted."""
+        unique = {id(p): p for player in self.players for p in self.player_parameters(player)}
+        return sum(p.numel() for p in unique.values())
+
     def optimizer_settings(self, player: str) -> dict[str, Any]:
         """Adam settings that override the training config for ``player`` (e.g. TTUR learning rates)."""
         return {}
