@@ -279,9 +279,19 @@ def render(result: dict[str, Any]) -> str:
                                 "curve": ", ".join(f"{e:.2f} @ {t:.0f} s" for e, t in
                                                    zip(r["test_neg_elbo_by_epoch"], r["seconds_by_epoch"]))}
                                for r in rows]),
-        common.provenance_markdown(result),
+        *(["Notes on this run:\n\n" + "\n".join(f"- {note}" for note in result["notes"])] if result.get("notes") else []),
+        common.provenance_markdown(result) + load_line(result),
     ]
     return "\n\n".join(lines)
+
+
+def load_line(result: dict[str, Any]) -> str:
+    load = result.get("machine", {}).get("load_average") or {}
+    if not load:
+        return ""
+    return (f"\n- Load average (1, 5, 15 min) at start {load.get('start')}, at end {load.get('end')} "
+            f"on {result['machine'].get('logical_cpus')} logical CPUs: more than the benchmark's own thread means "
+            "other work shared the cores while it ran.")
 
 
 # -- main -----------------------------------------------------------------------------------------
