@@ -204,6 +204,27 @@ def write_docs_section(name: str, markdown: str, docs_path: str | os.PathLike = 
     return docs_path
 
 
+def output_places(args: Any) -> tuple[Path, Path, Path | None]:
+    """Where a benchmark writes: ``(results_dir, docs_path, scratch)``. Under ``--quick`` the results and the
+    docs page go to a new temp folder (``scratch``) unless ``--results-dir``/``--docs`` name places, so a
+    smoke check never touches the repository's results; otherwise the repository's defaults."""
+    scratch = None
+    if args.quick:
+        scratch = Path(tempfile.mkdtemp(prefix="latentforge-bench-quick-"))
+        args.results_dir = args.results_dir or scratch / "results"
+        args.docs = args.docs or scratch / "benchmarks.md"
+    return Path(args.results_dir or RESULTS_DIR), Path(args.docs or DOCS_PATH), scratch
+
+
+def rebuild_docs_section(name: str, render: Any, results_dir: str | os.PathLike, docs_path: str | os.PathLike) -> int:
+    """``--docs-only``: regenerate one benchmark's docs section from its saved JSON."""
+    if not result_path(name, results_dir).is_file():
+        raise SystemExit(f"No result {result_path(name, results_dir)} to rebuild the docs from: run the benchmark first.")
+    write_docs_section(name, render(read_result(name, results_dir)), docs_path)
+    print(f"updated {docs_path}")
+    return 0
+
+
 def sync_docs(results_dir: str | os.PathLike = RESULTS_DIR, docs_path: str | os.PathLike = DOCS_PATH,
               renderers: dict[str, Any] | None = None) -> list[str]:
     """Give every result file a section in the docs page; returns the names written.

@@ -27,7 +27,6 @@ import argparse
 import math
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -522,19 +521,13 @@ def main(argv=None) -> int:
     argv_list = sys.argv[1:] if argv is None else list(argv)
     command = common.command_line([sys.argv[0], *argv_list])
     args.data, args.extractor_cache = DATA, None
-    if args.quick:
-        scratch = Path(tempfile.mkdtemp(prefix="latentforge-bench-quick-"))
+    results_dir, docs, scratch = common.output_places(args)
+    if scratch is not None:
         log(f"quick mode: everything goes to {scratch}")
-        args.results_dir = args.results_dir or scratch / "results"
-        args.docs = args.docs or scratch / "benchmarks.md"
         if args.runs_dir == RUNS_DIR:
             args.runs_dir = scratch / "runs"
-    results_dir = args.results_dir or common.RESULTS_DIR
-    docs = args.docs or common.DOCS_PATH
     if args.docs_only:
-        common.write_docs_section(NAME, render(common.read_result(NAME, results_dir)), docs)
-        print(f"updated {docs}")
-        return 0
+        return common.rebuild_docs_section(NAME, render, results_dir, docs)
 
     torch.set_num_threads(args.threads)
     load_start, date = common.load_average(), common.utc_now()

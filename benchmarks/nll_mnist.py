@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +91,7 @@ def measure(key: str, run_dir: Path, args) -> dict[str, Any]:
 
 
 def render(result: dict[str, Any]) -> str:
-    s, rows = result["summary"], result["rows"]
+    rows = result["rows"]
     lines = ["## Likelihood on dynamically binarised MNIST (`nll_mnist`)", __doc__.split("\n\n")[1].strip()]
     for row in rows:
         scope = "the whole test set" if row["whole_test_set"] else f"**only {row['test_images']} test images**"
@@ -137,16 +136,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.quick and args.results_dir is None:
-        scratch = Path(tempfile.mkdtemp(prefix="latentforge-bench-quick-"))
-        args.results_dir, args.docs = scratch / "results", args.docs or scratch / "benchmarks.md"
-        args.runs = args.runs or scratch / "runs"
-    args.runs = args.runs or RUNS
-    results_dir, docs = args.results_dir or common.RESULTS_DIR, args.docs or common.DOCS_PATH
+    results_dir, docs, scratch = common.output_places(args)
+    args.runs = args.runs or (scratch / "runs" if scratch else RUNS)
     if args.docs_only:
-        common.write_docs_section(NAME, render(common.read_result(NAME, results_dir)), docs)
-        print(f"updated {docs}")
-        return 0
+        return common.rebuild_docs_section(NAME, render, results_dir, docs)
     command = common.command_line([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     date = common.utc_now()
     if args.threads:

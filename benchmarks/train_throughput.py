@@ -283,16 +283,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.quick and args.results_dir is None:
-        scratch = Path(tempfile.mkdtemp(prefix="latentforge-bench-quick-"))
-        args.results_dir = scratch / "results"
-        args.docs = args.docs or scratch / "benchmarks.md"
-    results_dir = args.results_dir or common.RESULTS_DIR
-    docs = args.docs or common.DOCS_PATH
+    results_dir, docs, _ = common.output_places(args)
     if args.docs_only:
-        common.write_docs_section(NAME, render(common.read_result(NAME, results_dir)), docs)
-        print(f"updated {docs}")
-        return 0
+        return common.rebuild_docs_section(NAME, render, results_dir, docs)
 
     from latentforge.data import load_dataset
 

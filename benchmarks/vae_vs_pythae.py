@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import math
 import sys
 import tempfile
 import time
@@ -47,8 +46,6 @@ PYTHAE_DEFAULT_LR = 1e-4  # pythae.trainers.BaseTrainerConfig.learning_rate
 # -- data ------------------------------------------------------------------------------------------
 def binarised(ds, seed: int, limit: int | None = None):
     """The split with every pixel drawn once as Bernoulli(grey level), as uint8 0/255 (a fixed binary set)."""
-    from latentforge.data.dataset import ImageDataset
-
     images = ds.images[:limit] if limit else ds.images
     labels = None if ds.labels is None else (ds.labels[:limit] if limit else ds.labels)
     gen = torch.Generator().manual_seed(seed)
@@ -328,21 +325,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.quick and args.results_dir is None:
-        scratch = Path(tempfile.mkdtemp(prefix="latentforge-bench-quick-"))
-        args.results_dir = scratch / "results"
-        args.docs = args.docs or scratch / "benchmarks.md"
-    results_dir = args.results_dir or common.RESULTS_DIR
-    docs = args.docs or common.DOCS_PATH
+    results_dir, docs, _ = common.output_places(args)
     if args.docs_only:
-        common.write_docs_section(NAME, render(common.read_result(NAME, results_dir)), docs)
-        print(f"updated {docs}")
-        return 0
-    try:
-        import pythae  # noqa: F401
-    except ImportError:
-        raise SystemExit("pythae is not installed: pip install pythae==0.1.2 -c <(echo torch==2.13.0)") from None
+        return common.rebuild_docs_section(NAME, render, results_dir, docs)
     from importlib.metadata import version
+    from importlib.util import find_spec
+
+    if find_spec("pythae") is None:
+        raise SystemExit("pythae is not installed: pip install pythae==0.1.2 -c <(echo torch==2.13.0)")
 
     command = common.command_line([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     load_start, date = common.load_average(), common.utc_now()
