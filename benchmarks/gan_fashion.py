@@ -373,14 +373,19 @@ def render(result: dict[str, Any]) -> str:
     floor_ratio = s["fid_best_gan"] / s["fid_floor"] if s.get("fid_floor") else None
     verdict = "meets" if s["meets_target"] else "misses"
     acc = lambda v: "?" if v is None else f"{100 * v:.2f} %"  # noqa: E731
-    names = ", ".join(f"`{r['model']}`" for r in gans)
+    at_budget = [r for r in gans if r["epochs"] == budget.get("epochs")]
+    longer = [r for r in gans if r not in at_budget]
+    names = ", ".join(f"`{r['model']}`" for r in at_budget)
+    threads = sorted({r.get("train_threads") for r in gans if r.get("train_threads")})
     train_images = setup.get("train_images")
     description = (
         f"{names} trained on Fashion-MNIST's {f'{train_images:,} ' if train_images else ''}"
         f"training images for {plural(budget.get('epochs'), 'epoch')} in batches of "
         f"{budget.get('batch_size', '?')} "
-        f"(seed {budget.get('seed', '?')}, {plural(budget.get('threads'), 'torch thread')}, CPU; "
-        "each model's defaults), "
+        f"(seed {budget.get('seed', '?')}, {plural(threads[0] if len(threads) == 1 else '/'.join(map(str, threads)) or 'default', 'torch thread')} "
+        "for training, CPU; each model's defaults)"
+        + "".join(f"; `{r['model']}` is the same recipe trained for {plural(r['epochs'], 'epoch')}" for r in longer)
+        + ", "
         f"against the conv VAE `vae` of the foundation issue ({plural(vae.get('epochs'), 'epoch')}, batch "
         f"{vae.get('batch_size', '?')}, {plural(vae.get('train_threads') or 'default', 'thread')}). "
         f"Each model draws {s['samples']:,} samples, compared with the "
