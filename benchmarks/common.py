@@ -204,6 +204,20 @@ def write_docs_section(name: str, markdown: str, docs_path: str | os.PathLike = 
     return docs_path
 
 
+# -- training runs a benchmark reuses ----------------------------------------------------------------
+def run_record(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The training record of the run in ``run_dir`` (``model/training.json``), or {} when there is none."""
+    from latentforge.api import training_record
+
+    return training_record(run_dir) if (Path(run_dir) / "model" / "training.json").is_file() else {}
+
+
+def run_finished(record: dict[str, Any]) -> bool:
+    """Whether a run's training record says it reached its configured epochs."""
+    epochs = (record.get("train") or {}).get("epochs")
+    return bool(record) and epochs is not None and int(record.get("epochs_completed") or 0) >= int(epochs)
+
+
 def output_places(args: Any) -> tuple[Path, Path, Path | None]:
     """Where a benchmark writes: ``(results_dir, docs_path, scratch)``. Under ``--quick`` the results and the
     docs page go to a new temp folder (``scratch``) unless ``--results-dir``/``--docs`` name places, so a

@@ -94,15 +94,9 @@ def train_command(spec: dict[str, Any], out: Path, max_steps: int | None = None)
     return prefix + shlex.join(cmd)
 
 
-def read_record(run_dir: Path) -> dict[str, Any]:
-    from latentforge.api import training_record
-
-    return training_record(run_dir) if (run_dir / "model" / "training.json").is_file() else {}
-
-
 def run_recipe(run_dir: Path) -> dict[str, Any]:
     """What the run says it is: its training record (written with each checkpoint), else its run.yaml."""
-    record = read_record(run_dir)
+    record = common.run_record(run_dir)
     if record:
         return {"model": record.get("model"), "data": (record.get("data") or {}).get("name"),
                 "train": record.get("train") or {}}
@@ -111,11 +105,6 @@ def run_recipe(run_dir: Path) -> dict[str, Any]:
         return {"model": (values.get("model") or {}).get("name"), "data": (values.get("data") or {}).get("name"),
                 "train": values.get("train") or {}}
     return {}
-
-
-def is_finished(record: dict[str, Any]) -> bool:
-    epochs = (record.get("train") or {}).get("epochs")
-    return bool(record) and epochs is not None and int(record.get("epochs_completed") or 0) >= int(epochs)
 
 
 def last_write_age(run_dir: Path) -> float | None:
@@ -149,7 +138,7 @@ def check_recipe(run_dir: Path, spec: dict[str, Any], strict: bool) -> None:
 def preflight(run_dir: Path, spec: dict[str, Any], args: argparse.Namespace, strict: bool) -> bool:
     """True when the run is finished; raises SystemExit when it must not or cannot be trained now."""
     check_recipe(run_dir, spec, strict)
-    if is_finished(read_record(run_dir)):
+    if common.run_finished(common.run_record(run_dir)):
         return True
     age = last_write_age(run_dir) if run_dir.exists() else None
     if age is not None and age < BUSY_SECONDS and not args.ignore_busy:
@@ -184,7 +173,7 @@ def ensure_run(run_dir: Path, spec: dict[str, Any], args: argparse.Namespace, *,
               batch_size=spec["batch_size"], seed=spec["seed"], overrides={"train.threads": spec["threads"]},
               out=run_dir, progress=False)
     seconds = time.perf_counter() - start
-    if not is_finished(read_record(run_dir)):
+    if not common.run_finished(common.run_record(run_dir)):
         raise SystemExit(f"{rel(run_dir)} did not reach its epochs after training; see its metrics.jsonl.")
     return {"status": status, "trained_seconds_now": round(seconds, 1)}
 
@@ -245,7 +234,7 @@ def evaluate_run(name: str, paper: str, run_dir: Path, how: dict[str, Any], args
     from latentforge.training import read_metrics
 
     model = load(run_dir)
-    record = read_record(run_dir)
+    record = common.run_record(run_dir)
     cfg = record.get("train") or {}
     history = read_metrics(run_dir / "metrics.jsonl")
     seconds, images = train_seconds_from_metrics(history, int(record["train_images"]), int(cfg["batch_size"]))
@@ -577,7 +566,7 @@ def main(argv=None) -> int:
     acc_mnist = classifier_accuracy("mnist", args.mnist_data_dir, build=not args.quick)
     summary = summarize(rows, acc_mnist, acc_fashion, args.epochs)
     load_end = common.load_average()
-    record = read_record(args.runs_dir / args.models[0])
+    record = common.run_record(args.runs_dir / args.models[0])
     result = common.make_result(
         NAME, summary=summary, rows=rows, threads=args.threads, date=date, command=command,
         machine_extra={"torch_threads": torch.get_num_threads(),

@@ -35,21 +35,12 @@ REFERENCES = ("VAE 86.76 and IWAE (k=50) 84.78 with one stochastic layer (Burda 
               "ladder VAEs about 79–80 (Sønderby et al., 2016); NVAE 78.0 (Vahdat & Kautz, 2020)")
 
 
-def finished(run_dir: Path) -> bool:
-    from latentforge.api import training_record
-
-    if not (run_dir / "model").is_dir():
-        return False
-    record = training_record(run_dir)
-    return record.get("epochs_completed", 0) >= record.get("train", {}).get("epochs", 1 << 30)
-
-
 def train_or_reuse(key: str, args) -> Path:
     from latentforge import api
 
     preset = MODELS[key][0]
     run_dir = args.runs / key
-    if finished(run_dir):
+    if common.run_finished(common.run_record(run_dir)):
         print(f"{key}: reusing the finished run in {run_dir}", file=sys.stderr)
         return run_dir
     resume = (run_dir / "model").is_dir()
