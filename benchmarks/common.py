@@ -205,6 +205,25 @@ def write_docs_section(name: str, markdown: str, docs_path: str | os.PathLike = 
 
 
 # -- training runs a benchmark reuses ----------------------------------------------------------------
+GRID_COLUMNS = 8
+
+
+def save_sample_grid(model: Any, path: str | os.PathLike, seed: int) -> Path:
+    """8×8 seeded samples as a PNG; a class-conditional model gets one row of 8 per class."""
+    import torch
+
+    from latentforge.api import sample
+    from latentforge.data.images import save_grid
+
+    num_classes = int(getattr(model, "num_classes", 0) or 0)
+    if num_classes:
+        labels = torch.arange(num_classes).repeat_interleave(GRID_COLUMNS)
+        images = sample(model, len(labels), labels=labels, seed=seed)
+    else:
+        images = sample(model, GRID_COLUMNS * GRID_COLUMNS, seed=seed)
+    return Path(save_grid(images, path, nrow=GRID_COLUMNS, scale=2))
+
+
 def run_record(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The training record of the run in ``run_dir`` (``model/training.json``), or {} when there is none."""
     from latentforge.api import training_record

@@ -53,7 +53,6 @@ RUNS_DIR = common.ROOT / "runs" / "bench" / NAME
 GRID_SUBDIR = Path("images") / NAME  # relative to the docs page
 CLASSES = 10
 SLOWED = 0.75  # a run whose mean training images/s fall below this share of its median was slowed by other work
-GRID_COLUMNS = 8
 SOURCE_RECORD = "training.json train_seconds (wall seconds across resumes, evaluation and checkpoints included)"
 SOURCE_METRICS = ("metrics.jsonl: the sum over train events of images since the previous event / images_per_s "
                   "(the Trainer's own timer; training steps only, evaluation and checkpoint writes excluded)")
@@ -213,20 +212,6 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
 
 
 # -- evaluation -----------------------------------------------------------------------------------
-def save_sample_grid(model, name: str, path: Path, seed: int) -> Path:
-    """8×8 seeded samples; a class-conditional model gets one row of 8 per class."""
-    from latentforge.api import sample
-    from latentforge.data.images import save_grid
-
-    num_classes = int(getattr(model, "num_classes", 0) or 0)
-    if num_classes:
-        labels = torch.arange(num_classes).repeat_interleave(GRID_COLUMNS)
-        images = sample(model, len(labels), labels=labels, seed=seed)
-    else:
-        images = sample(model, GRID_COLUMNS * GRID_COLUMNS, seed=seed)
-    return save_grid(images, path, nrow=GRID_COLUMNS, scale=2)
-
-
 def evaluate_run(name: str, paper: str, run_dir: Path, how: dict[str, Any], args: argparse.Namespace,
                  grid_dir: Path, docs_dir: Path) -> dict[str, Any]:
     from latentforge.api import load
@@ -243,7 +228,7 @@ def evaluate_run(name: str, paper: str, run_dir: Path, how: dict[str, Any], args
     q = sample_quality(model, args.data, n=args.samples, data_dir=args.data_dir, seed=args.seed,
                        cache_dir=args.extractor_cache)
     eval_seconds = time.perf_counter() - start
-    grid = save_sample_grid(model, name, grid_dir / f"{name}.png", args.seed)
+    grid = common.save_sample_grid(model, grid_dir / f"{name}.png", args.seed)
     n_critic = getattr(model.config, "n_critic", None)
     row = {
         "model": name,
