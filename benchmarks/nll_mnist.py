@@ -57,14 +57,13 @@ def train_or_reuse(key: str, args) -> Path:
     return run_dir
 
 
-def measure(key: str, run_dir: Path, args) -> dict[str, Any]:
+def measure(key: str, run_dir: Path, model, args) -> dict[str, Any]:
     from latentforge import api
     from latentforge.data import load_dataset
     from latentforge.metrics.likelihood import importance_sampled_nll
 
     record = api.training_record(run_dir)
     data = record.get("data") or {}
-    model = api.load(run_dir, device=args.device)
     test = load_dataset(data.get("name", "mnist"), "test", data_dir=data.get("data_dir") or args.data_dir)
     found = importance_sampled_nll(model, test, k=args.k, max_images=args.max_images, binarize=True,
                                    batch_size=args.nll_batch_size, progress=args.progress)
@@ -82,14 +81,13 @@ def measure(key: str, run_dir: Path, args) -> dict[str, Any]:
             "nll_device": str(args.device)}
 
 
-def save_figures(key: str, run_dir: Path, docs: Path, seed: int = 0) -> None:
+def save_figures(key: str, run_dir: Path, model, docs: Path, seed: int = 0) -> None:
     """Seeded prior samples (Bernoulli means) and the run's training curves, beside the docs page."""
-    from latentforge import api
     from latentforge.jobs.report import plot_curves
     from latentforge.training import read_metrics
 
     folder = docs.parent / FIGURES
-    common.save_sample_grid(api.load(run_dir), folder / f"{key}-samples.png", seed)
+    common.save_sample_grid(model, folder / f"{key}-samples.png", seed)
     plot_curves(read_metrics(run_dir / "metrics.jsonl"), folder / f"{key}-curves.png")
 
 
@@ -156,13 +154,16 @@ def main(argv=None) -> int:
         return common.rebuild_docs_section(NAME, render, results_dir, docs)
     command = common.command_line([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     date = common.utc_now()
+    from latentforge import api
+
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
     for key in args.models:
         run_dir = train_or_reuse(key, args)
-        rows.append(measure(key, run_dir, args))
-        save_figures(key, run_dir, docs)
+        model = api.load(run_dir, device=args.device)
+        rows.append(measure(key, run_dir, model, args))
+        save_figures(key, run_dir, model, docs)
         print(f"{key}: NLL {rows[-1]['nll']:.2f} nats on {rows[-1]['test_images']} images (k={args.k})")
     by_key = {row["model"]: row for row in rows}
     summary = {"nll_conv_vae": by_key.get("conv_vae", {}).get("nll"),
