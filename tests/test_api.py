@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import latentforge as lf
-from latentforge.errors import ConfigError, DataError
+from latentforge.errors import CheckpointError, ConfigError, DataError
 from latentforge.models import build_model
 
 from conftest import TINY_MODEL
@@ -20,6 +20,25 @@ def test_train_returns_a_run_and_load_gives_the_same_model(tiny_npz, tmp_path):
     assert torch.equal(loaded.decode(loaded.encode(x)), run.model.decode(run.model.encode(x)))
     assert torch.equal(lf.sample(loaded, 4, seed=1), lf.sample(run.model, 4, seed=1))
     assert not torch.equal(lf.sample(loaded, 4, seed=1), lf.sample(loaded, 4, seed=2))
+
+
+def test_init_from_starts_an_iwae_run_from_a_trained_vae(tiny_npz, tmp_path):
+    vae = lf.train("vae", f"npz:{tiny_npz}", out=tmp_path / "vae", epochs=1, batch_size=16, model_config=TINY_MODEL,
+                   progress=False)
+    tuned = lf.train("iwae", f"npz:{tiny_npz}", out=tmp_path / "iwae", epochs=1, batch_size=16, lr=1e-9,
+                     model_config={**TINY_MODEL, "k": 3}, train_config={"init_from": str(vae.dir), "warmup_steps": 0},
+                     progress=False)
+    start, end = lf.load(vae.dir).state_dict(), lf.load(tuned.dir).state_dict()
+    assert start.keys() == end.keys()
+    assert all(torch.allclose(start[key], end[key], atol=1e-6) for key in start)  # lr 1e-9: it began from the vae
+    fresh = build_model("iwae", {**TINY_MODEL, "k": 3}).state_dict()
+    assert not all(torch.equal(fresh[key], end[key]) for key in fresh)
+
+    with pytest.raises(CheckpointError, match=r"do not fit the iwae model.*wrong shape.*same networks"):
+        lf.train("iwae", f"npz:{tiny_npz}", out=tmp_path / "bad", epochs=1, batch_size=16,
+                 model_config={**TINY_MODEL, "latent_dim": 5}, train_config={"init_from": str(vae.dir)},
+                 progress=False)
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
 
 
 def test_reconstruct_and_interpolate():

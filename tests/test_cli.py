@@ -95,6 +95,7 @@ def test_yaml_config_and_flags_override_it(tiny_npz, tmp_path):
     (["train", "--set", "data.name=mnsit"], "Did you mean 'mnist'"),
     (["train", "--config", "no-such-preset"], "preset name"),
     (["sample", "."], "No saved model"),
+    (["train", "--init-from", "no-such-run"], "'no-such-run' does not exist"),
 ])
 def test_bad_input_gets_a_clear_message_and_exit_code_2(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -164,6 +164,17 @@ def test_iwae_bound_is_above_the_elbo_and_equals_it_for_k_1():
     assert torch.equal(bound, weights[0])  # with one sample the bound is exactly the importance weight
 
 
+def test_iwae_evaluation_reports_the_bound_beside_the_elbo_parts():
+    model, _ = trained("iwae")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = model.evaluate_batch((X[:8], None))
+    assert {"loss", "elbo_k", "elbo", "rec", "kl"} <= set(out)
+    assert torch.equal(out["loss"], -out["elbo_k"])
+    assert torch.allclose(out["elbo"], -(out["rec"] + out["kl"]))
+    assert bool((out["kl"] > 0).all()) and bool((out["rec"] > 0).all())
+
+
 # -- VampPrior ----------------------------------------------------------------------------------------
 
 def test_vamp_prior_is_the_mixture_of_pseudo_input_posteriors():

@@ -23,7 +23,7 @@ from .metrics import evaluate_model
 from .metrics.likelihood import importance_sampled_nll
 from .metrics.sample_quality import sample_quality
 from .models import GenerativeModel, build_model, get_model_class, load_model
-from .models.saving import resolve_model_dir
+from .models.saving import init_weights_from, resolve_model_dir
 from .training import Trainer, read_metrics
 
 
@@ -108,6 +108,8 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
 
     train_data, test_data = load_data(run_config, "train"), load_data(run_config, "test")
     net = _model_for(run_config, train_data)
+    if run_config.train.init_from and not resume:
+        init_weights_from(net, run_config.train.init_from)
     run_dir.mkdir(parents=True, exist_ok=True)
     info = {
         "model": run_config.model_name,

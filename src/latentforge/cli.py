@@ -55,16 +55,18 @@ def _echo_json(obj) -> None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any config value, e.g. --set train.grad_clip=50.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<model>-<data>-<time>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--init-from", type=click.Path(exists=True, file_okay=False),
+              help="Start from the weights of this saved model or run (fine-tuning; same networks).")
 @click.option("--report", is_flag=True, help="Write report/report.html with samples, reconstructions and curves.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def train(config_path, model, data, data_dir, image_size, channels, epochs, batch_size, lr, seed, latent_dim, beta,
-          likelihood, max_steps, device, sets, out, resume, report, progress) -> None:
+          likelihood, max_steps, device, sets, out, resume, init_from, report, progress) -> None:
     """Train a model; the saved model lands in OUT/model."""
     from .api import train as api_train
     from .config import parse_set_option
 
     flags = {"model.latent_dim": latent_dim, "model.beta": beta, "model.likelihood": likelihood,
-             "train.max_steps": max_steps, "train.device": device}
+             "train.max_steps": max_steps, "train.device": device, "train.init_from": init_from}
     overrides = {**flags, **dict(parse_set_option(s) for s in sets)}  # --set wins over the named flags
     run = api_train(
         model=model, data=data, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, data_dir=data_dir,

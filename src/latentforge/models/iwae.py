@@ -1,7 +1,8 @@
 """Importance weighted autoencoder (Burda, Grosse & Salakhutdinov, 2016): the VAE trained on the k-sample
 bound L_k = E[log (1/k) Σ_i p(x, z_i) / q(z_i | x)], z_i ~ q(z | x), which tightens as k grows (L_1 is the ELBO).
 
-Same networks as ``vae``; only the objective differs. ``loss`` is −L_k in nats per image, also when evaluating.
+Same networks as ``vae``; only the objective differs, so a trained ``vae`` can start an ``iwae`` run
+(``train.init_from``). ``loss`` is −L_k in nats per image, also when evaluating.
 """
 
 from __future__ import annotations
@@ -44,5 +45,6 @@ class IWAE(VAE):
         return {"loss": -elbo_k, "elbo_k": elbo_k, "elbo": weights.mean()}
 
     def evaluate_batch(self, batch):
-        bound, weights = self.bound(batch)
-        return {"loss": -bound, "elbo_k": bound, "elbo": weights.mean(0)}
+        """−L_k as the loss, beside the VAE's single-sample ELBO split into reconstruction and KL."""
+        bound, _ = self.bound(batch)
+        return {**super().evaluate_batch(batch), "loss": -bound, "elbo_k": bound}

@@ -50,17 +50,35 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> G
     except ConfigError as e:
         raise CheckpointError(f"Cannot rebuild the model saved in {path}: {e}") from e
     state = load_tensors(path / "model.safetensors", "Model weights")
+    load_matching_state(model, state, path / "model.safetensors", "do not match its config.json",
+                        "the files come from different models.")
+    return model.to(device).eval()
+
+
+def init_weights_from(model: GenerativeModel, path: str | os.PathLike) -> Path:
+    """Copy the weights of the saved model (or run) at ``path`` into ``model``: fine-tuning. The networks must
+    be the same, tensor by tensor; the model type may differ where they share them (a vae's weights start an
+    iwae). Returns the model directory the weights came from."""
+    path = resolve_model_dir(path)
+    state = load_tensors(path / "model.safetensors", "Model weights")
+    load_matching_state(model, state, path / "model.safetensors", f"do not fit the {model.name} model of this run",
+                        "train.init_from needs a saved model with the same networks (same channels, blocks, "
+                        "latent_dim and image shape).")
+    return path
+
+
+def load_matching_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Path, problem: str,
+                        advice: str) -> None:
+    """``model.load_state_dict(state)`` after checking every name and shape, with an error that lists them."""
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
         raise CheckpointError(
-            f"Weights in {path / 'model.safetensors'} do not match its config.json "
-            f"(missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]}); "
-            "the files come from different models."
+            f"Weights in {source} {problem} (missing {missing[:5]}, unexpected {unexpected[:5]}, "
+            f"wrong shape {wrong[:5]}); {advice}"
         )
     model.load_state_dict(state)
-    return model.to(device).eval()
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:

@@ -33,6 +33,9 @@ class TrainConfig:
     # "dynamic": training pixels are sampled as Bernoulli(grey level) at every step and the test split is
     # binarised once with a fixed seed: the protocol behind published MNIST likelihoods.
     binarize: str = "none"
+    # A saved model (or run folder) whose weights start this run instead of a random initialisation:
+    # fine-tuning, e.g. a trained vae continued under the iwae bound. Ignored when resuming.
+    init_from: str | None = None
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
