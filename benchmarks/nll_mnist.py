@@ -135,6 +135,16 @@ def stage_history(dirs: list[Path]) -> list[dict[str, Any]]:
     return history
 
 
+def kept_rows(results_dir: Path, measured: list[str]) -> list[dict[str, Any]]:
+    """Rows of the models not measured now, from the last result file, so that measuring one model (hours on a
+    CPU) does not drop the other's figure; each keeps the date and command it was measured with."""
+    if not common.result_path(NAME, results_dir).is_file():
+        return []
+    last = common.read_result(NAME, results_dir)
+    return [{"measured_at": last.get("date"), "command": last.get("command"), **row} for row in last.get("rows", [])
+            if row.get("model") in MODELS and row.get("model") not in measured]
+
+
 def render(result: dict[str, Any]) -> str:
     rows = result["rows"]
     lines = ["## Likelihood on dynamically binarised MNIST (`nll_mnist`)", __doc__.split("\n\n")[1].strip()]
@@ -145,7 +155,8 @@ def render(result: dict[str, Any]) -> str:
                      f"{row['target']}: {'met' if row['met'] else '**not met**'}. Trained {row['epochs']} epochs "
                      f"({row['steps']} steps) in "
                      f"{common.format_value(row['train_seconds'])} s on "
-                     f"{row['train_device']}.")
+                     f"{row['train_device']}." + (f" Measured {row['measured_at']}: `{row['command']}`."
+                                                  if len({r.get('measured_at') for r in rows}) > 1 else ""))
     measured = {row["model"] for row in rows}
     for key, entry in MODELS.items():
         if key not in measured:
@@ -211,10 +222,13 @@ def main(argv=None) -> int:
         rows.append(measure(key, dirs, model, args))
         save_figures(key, dirs, model, docs)
         print(f"{key}: NLL {rows[-1]['nll']:.2f} nats on {rows[-1]['test_images']} images (k={args.k})")
+    for row in rows:
+        row.update(measured_at=date, command=command)
+    rows = sorted(kept_rows(results_dir, args.models) + rows, key=lambda row: list(MODELS).index(row["model"]))
     by_key = {row["model"]: row for row in rows}
     summary = {"nll_conv_vae": by_key.get("conv_vae", {}).get("nll"),
                "nll_hierarchical_vae": by_key.get("hierarchical_vae", {}).get("nll"),
-               "k": args.k, "test_images": min(row["test_images"] for row in rows),
+               "k": min(row["k"] for row in rows), "test_images": min(row["test_images"] for row in rows),
                "whole_test_set": all(row["whole_test_set"] for row in rows),
                "target_conv_vae": MODELS["conv_vae"].target,
                "target_hierarchical_vae": MODELS["hierarchical_vae"].target}
