@@ -6,7 +6,9 @@ seed, and the NLL is the importance-sampled estimate −log (1/k) Σ p(x, z_i)/q
 the whole test set, in nats per image. Each model trains from its presets in turn, each stage starting from
 the weights of the one before (the conv VAE: ``vae-mnist-nll`` on the ELBO, then ``iwae-mnist-nll`` on the
 IWAE bound; the hierarchical VAE: ``hvae-mnist``), into ``runs/bench/nll_mnist/<model>[_<stage>]/``; a
-finished run there is reused and an unfinished one resumed, so the script can be stopped and started again.
+finished run there is reused and an unfinished one resumed, and the NLL estimate is saved in shards of 500
+test images (``<run>/nll/``, reused only for the same weights), so the script can be stopped and started
+again at any point.
 Training time is the sum of the runs' own records (wall seconds across resumes, evaluation included).
 
     python benchmarks/nll_mnist.py --data-dir /work/shared/data/mnist            # both models, full protocol
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,14 +88,12 @@ def measure(key: str, dirs: list[Path], model, args) -> dict[str, Any]:
     """The NLL of the last stage's model, with the training cost of all stages."""
     from latentforge import api
     from latentforge.data import load_dataset
-    from latentforge.metrics.likelihood import importance_sampled_nll
 
     records = [api.training_record(run_dir) for run_dir in dirs]
     record = records[-1]
     data = record.get("data") or {}
     test = load_dataset(data.get("name", "mnist"), "test", data_dir=data.get("data_dir") or args.data_dir)
-    found = importance_sampled_nll(model, test, k=args.k, max_images=args.max_images, binarize=True,
-                                   batch_size=args.nll_batch_size, progress=args.progress)
+    found = sharded_nll(model, test, dirs[-1], args)
     entry = MODELS[key]
     train = record.get("train", {})
     stages = [{"preset": preset, "model": r.get("model"), "epochs": r.get("epochs_completed"), "steps": r.get("steps"),
@@ -110,6 +111,34 @@ def measure(key: str, dirs: list[Path], model, args) -> dict[str, Any]:
             "latent_dims": found.get("latent_dims"), "k": found["k"], "test_images": found["images"],
             "whole_test_set": found["images"] == len(test), "nll_seconds": round(found["seconds"], 1),
             "nll_device": str(args.device)}
+
+
+def sharded_nll(model, test, run_dir: Path, args) -> dict[str, Any]:
+    """The NLL estimate in shards of ``--shard-images`` images, each kept in ``<run>/nll/`` once done, so a
+    stopped estimate (hours on a CPU) goes on where it stopped. A shard is reused only for the same weights,
+    k, seed and image range."""
+    import hashlib
+
+    from latentforge.metrics.likelihood import importance_sampled_nll, merge_shards
+
+    total = len(test) if args.max_images is None else min(args.max_images, len(test))
+    weights = hashlib.sha256((run_dir / "model" / "model.safetensors").read_bytes()).hexdigest()
+    shards = []
+    for start in range(0, total, args.shard_images):
+        end = min(total, start + args.shard_images)
+        path = run_dir / "nll" / f"k{args.k}-{start:05d}-{end:05d}.json"
+        key = {"weights_sha256": weights, "k": args.k, "seed": 0, "start": start, "end": end}
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+        if saved.get("key") != key:
+            found = importance_sampled_nll(model, test, k=args.k, max_images=end, start=start, binarize=True,
+                                           batch_size=args.nll_batch_size, progress=args.progress)
+            saved = {"key": key, "result": found}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            common.atomic_write_text(path, json.dumps(saved) + "\n")
+            print(f"  NLL of images {start}–{end}: {found['nll']:.3f} nats ({found['seconds']:.0f} s)",
+                  file=sys.stderr)
+        shards.append(saved["result"])
+    return merge_shards(shards, test.shape)
 
 
 def save_figures(key: str, dirs: list[Path], model, docs: Path, seed: int = 0) -> None:
@@ -189,6 +218,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=None, help="importance samples (default 1000; --quick 4)")
     p.add_argument("--max-images", type=int, default=None, help="only the first N test images (not the protocol)")
     p.add_argument("--nll-batch-size", type=int, default=32)
+    p.add_argument("--shard-images", type=int, default=500,
+                   help="test images per saved piece of the NLL estimate (a stopped estimate resumes)")
     p.add_argument("--runs", type=Path, default=None, help=f"run folders (default {RUNS})")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke check: mnist-5k, 1 epoch, k=4, 64 images, temp folder")

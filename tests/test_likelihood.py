@@ -1,5 +1,6 @@
 """Importance-sampled NLL against an exact log-likelihood, chunking, determinism and the ELBO bound."""
 
+import functools
 import math
 
 import pytest
@@ -10,7 +11,7 @@ from torch.distributions import MultivariateNormal
 from latentforge.data import ImageDataset
 from latentforge.errors import ConfigError
 from latentforge.metrics import evaluate_model
-from latentforge.metrics.likelihood import active_units, importance_sampled_nll
+from latentforge.metrics.likelihood import active_units, importance_sampled_nll, merge_shards
 from latentforge.models import build_model
 from latentforge.nn.distributions import LOG_2PI
 
@@ -124,6 +125,26 @@ def test_binarised_results_are_repeatable_and_on_the_test_set_evaluate_uses():
     assert a["pixel_sum"] == pytest.approx(reference["pixel_sum"], abs=1e-12)
     other = importance_sampled_nll(model, data, k=20, batch_size=7, binarize=True, seed=4)
     assert other["pixel_sum"] != pytest.approx(a["pixel_sum"], abs=1e-12)
+
+
+def test_shards_see_the_same_images_and_merge_to_the_whole_estimate():
+    model, data = LinearGaussianVAE(q_shift=0.4, q_scale=1.5), grey_dataset(30)
+    run = functools.partial(importance_sampled_nll, model, data, k=20, batch_size=7, binarize=True, seed=3)
+    whole = run()
+    shards = [run(start=start, max_images=end) for start, end in ((0, 11), (11, 25), (25, 30))]
+    assert shards[0]["nll"] == run(max_images=11)["nll"]  # the shard at 0 is the unsharded run
+    merged = merge_shards(shards, data.shape)
+    assert merged["images"] == 30 and merged["k"] == 20
+    assert merged["pixel_sum"] == pytest.approx(whole["pixel_sum"], abs=1e-9)  # the same binary images
+    assert merged["nll"] == pytest.approx(whole["nll"], rel=0.01)  # other importance samples, same quantity
+    n = whole["images"]
+    total, squares = torch.tensor(whole["posterior_mean_sum"]), torch.tensor(whole["posterior_mean_sqsum"])
+    variance = (squares - total ** 2 / n) / (n - 1)
+    for threshold in [0.0, *variance.tolist()]:
+        assert merge_shards(shards, data.shape, threshold=threshold * 0.999)["active_units"] == \
+            int((variance > threshold * 0.999).sum())
+    with pytest.raises(ConfigError, match=r"start must be in \[0, 30\)"):
+        run(start=30)
 
 
 def test_nll_is_below_the_negative_elbo_for_a_real_vae():

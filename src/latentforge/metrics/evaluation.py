@@ -14,9 +14,10 @@ from .reconstruction import mse_per_image, psnr
 
 
 def evaluation_batches(dataset: ImageDataset, batch_size: int, device: torch.device, *, seed: int = 0,
-                       max_images: int | None = None, binarize: bool = False, channels_last: bool = False
-                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """The first ``max_images`` images of the split in order, on ``device``.
+                       max_images: int | None = None, binarize: bool = False, channels_last: bool = False,
+                       start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The first ``max_images`` images of the split in order, on ``device``, less the first ``start`` of them
+    (a shard of a long evaluation: the skipped images are still binarised, so every image gets the same bits).
 
     ``binarize`` samples each pixel as Bernoulli(grey level) from one generator seeded by ``seed``, in data
     order: the same binary test set for every evaluation with that seed (whatever the batch size), which is
@@ -32,6 +33,11 @@ def evaluation_batches(dataset: ImageDataset, batch_size: int, device: torch.dev
         if binarize:
             x = torch.bernoulli(x, generator=binarizer)
         count += x.shape[0]
+        if count <= start:
+            continue
+        if count - x.shape[0] < start:  # the shard starts inside this batch
+            skip = start - (count - x.shape[0])
+            x, y = x[skip:], None if y is None else y[skip:]
         x = x.to(device)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

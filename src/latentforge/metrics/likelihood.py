@@ -27,7 +27,7 @@ SAMPLES_PER_PASS = 1024  # default batch_size × chunk: images per model pass (l
 @torch.no_grad()
 def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: int = 1000, batch_size: int = 32,
                            max_images: int | None = None, seed: int = 0, binarize: bool = False,
-                           chunk: int | None = None, progress: bool = False) -> dict[str, Any]:
+                           chunk: int | None = None, progress: bool = False, start: int = 0) -> dict[str, Any]:
     """Test-set NLL (nats/image and bits/dim) from k importance samples per image, plus the ELBO parts.
 
     ``chunk`` samples per image are drawn per call of ``model.log_importance_weights`` (default: as many as
@@ -35,6 +35,11 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
     :func:`~latentforge.metrics.evaluate_model` with the same ``seed`` (one generator, pixels in data order),
     so NLL and ELBO figures from both refer to the same images. Runs under its own RNG seed: repeatable,
     and the caller's random state is untouched.
+
+    ``start`` skips the first images (of the first ``max_images``): a shard of a long estimate. Its importance
+    samples are drawn under ``seed + start``, so shards are independent and the shard at 0 equals the
+    unsharded run; the result's ``posterior_mean_sum``/``posterior_mean_sqsum`` let shards be merged,
+    active units included (:func:`merge_shards`).
     """
     if not hasattr(model, "log_importance_weights"):
         raise ConfigError(
@@ -45,15 +50,17 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
         raise ConfigError(f"k, batch_size and chunk must be ≥ 1, got k={k}, batch_size={batch_size}, chunk={chunk}.")
     chunk = min(k, chunk or max(1, SAMPLES_PER_PASS // batch_size))
     total = len(dataset) if max_images is None else min(max_images, len(dataset))
-    start = time.perf_counter()
+    if not 0 <= start < total:
+        raise ConfigError(f"start must be in [0, {total}) (the images evaluated), got {start}.")
+    began = time.perf_counter()
     sums: dict[str, float] = defaultdict(float)
     means: list[torch.Tensor] = []
     count = 0
-    bar = tqdm(total=total, desc=f"NLL (k={k})", unit="img", disable=not progress, dynamic_ncols=True, leave=False)
+    bar = tqdm(total=total - start, desc=f"NLL (k={k})", unit="img", disable=not progress, dynamic_ncols=True, leave=False)
     try:
-        with seeded_eval(model, seed) as device:
+        with seeded_eval(model, seed + start) as device:
             for batch in evaluation_batches(dataset, batch_size, device, seed=seed, max_images=total,
-                                            binarize=binarize):
+                                            binarize=binarize, start=start):
                 for key, values in model.evaluate_batch(batch).items():
                     sums[key] += float(values.double().sum())
                 sums["log_px"] += float(_log_likelihood(model, batch, k, chunk).sum())
@@ -70,9 +77,33 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
     result["nll"] = -sums["log_px"] / count
     result["nll_bits_per_dim"] = result["nll"] / (math.prod(dataset.shape) * math.log(2))
     if means:
-        result["active_units"] = active_units(torch.cat(means))
-        result["latent_dims"] = int(means[0].shape[1])
-    result.update(k=k, images=count, seconds=time.perf_counter() - start)
+        stacked = torch.cat(means)
+        result["active_units"] = active_units(stacked)
+        result["latent_dims"] = int(stacked.shape[1])
+        result["posterior_mean_sum"] = stacked.sum(0).tolist()
+        result["posterior_mean_sqsum"] = stacked.pow(2).sum(0).tolist()
+    result.update(k=k, images=count, seconds=time.perf_counter() - began)
+    return result
+
+
+def merge_shards(shards: list[dict[str, Any]], image_shape: tuple[int, ...],
+                 threshold: float = ACTIVE_UNIT_THRESHOLD) -> dict[str, Any]:
+    """One result from :func:`importance_sampled_nll` results over disjoint image ranges: image-weighted
+    means, summed seconds, and the active units of all images from the shards' posterior-mean moments."""
+    if not shards:
+        raise ConfigError("No shards to merge.")
+    images = sum(int(s["images"]) for s in shards)
+    averaged = {key for s in shards for key, v in s.items() if isinstance(v, float)} - {"seconds", "nll_bits_per_dim"}
+    result: dict[str, Any] = {key: sum(float(s[key]) * s["images"] for s in shards) / images for key in averaged
+                              if all(key in s for s in shards)}
+    result["nll_bits_per_dim"] = result["nll"] / (math.prod(image_shape) * math.log(2))
+    result.update(k=shards[0]["k"], images=images, seconds=sum(float(s["seconds"]) for s in shards))
+    if all("posterior_mean_sum" in s for s in shards) and images > 1:
+        total = torch.tensor([s["posterior_mean_sum"] for s in shards], dtype=torch.float64).sum(0)
+        squares = torch.tensor([s["posterior_mean_sqsum"] for s in shards], dtype=torch.float64).sum(0)
+        variance = (squares - total.pow(2) / images) / (images - 1)  # unbiased, as active_units uses
+        result["active_units"] = int((variance > threshold).sum())
+        result["latent_dims"] = int(total.shape[0])
     return result
 
 
