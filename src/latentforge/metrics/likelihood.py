@@ -21,13 +21,16 @@ from ..models.base import GenerativeModel, seeded_eval
 from .evaluation import evaluation_batches
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active if Cov_x(E_q[z_d|x]) > 0.01
-SAMPLES_PER_PASS = 1024  # default batch_size × chunk: images per model pass (larger ran slower on CPU)
+# Default batch_size × chunk, images per model pass: on 2 CPU threads with channels_last, passes of 512 ran
+# 1.45× faster than 1024 and a little faster than 256 (conv VAE, 0.27 s per 1024 samples).
+SAMPLES_PER_PASS = 512
 
 
 @torch.no_grad()
 def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: int = 1000, batch_size: int = 32,
                            max_images: int | None = None, seed: int = 0, binarize: bool = False,
-                           chunk: int | None = None, progress: bool = False, start: int = 0) -> dict[str, Any]:
+                           chunk: int | None = None, progress: bool = False, start: int = 0,
+                           channels_last: bool = True) -> dict[str, Any]:
     """Test-set NLL (nats/image and bits/dim) from k importance samples per image, plus the ELBO parts.
 
     ``chunk`` samples per image are drawn per call of ``model.log_importance_weights`` (default: as many as
@@ -36,7 +39,8 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
     so NLL and ELBO figures from both refer to the same images. Runs under its own RNG seed: repeatable,
     and the caller's random state is untouched.
 
-    ``start`` skips the first images (of the first ``max_images``): a shard of a long estimate. Its importance
+    ``channels_last`` runs the model in NHWC memory format for the estimate (2.2× faster for the conv VAE on
+    2 CPU threads than NCHW; the model is put back afterwards). ``start`` skips the first images (of the first ``max_images``): a shard of a long estimate. Its importance
     samples are drawn under ``seed + start``, so shards are independent and the shard at 0 equals the
     unsharded run; the result's ``posterior_mean_sum``/``posterior_mean_sqsum`` let shards be merged,
     active units included (:func:`merge_shards`).
@@ -57,10 +61,12 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
     means: list[torch.Tensor] = []
     count = 0
     bar = tqdm(total=total - start, desc=f"NLL (k={k})", unit="img", disable=not progress, dynamic_ncols=True, leave=False)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     try:
         with seeded_eval(model, seed + start) as device:
             for batch in evaluation_batches(dataset, batch_size, device, seed=seed, max_images=total,
-                                            binarize=binarize, start=start):
+                                            binarize=binarize, start=start, channels_last=channels_last):
                 for key, values in model.evaluate_batch(batch).items():
                     sums[key] += float(values.double().sum())
                 sums["log_px"] += float(_log_likelihood(model, batch, k, chunk).sum())
@@ -71,6 +77,8 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
                 bar.update(batch[0].shape[0])
     finally:
         bar.close()
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
     if count == 0:
         raise ConfigError("No images to evaluate: the split is empty or max_images is 0.")
     result: dict[str, Any] = {key: value / count for key, value in sums.items() if key != "log_px"}
