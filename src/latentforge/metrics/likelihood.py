@@ -39,9 +39,10 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
     so NLL and ELBO figures from both refer to the same images. Runs under its own RNG seed: repeatable,
     and the caller's random state is untouched.
 
-    ``channels_last`` runs the model in NHWC memory format for the estimate (2.2× faster for the conv VAE on
-    2 CPU threads than NCHW; the model is put back afterwards). ``start`` skips the first images (of the first ``max_images``): a shard of a long estimate. Its importance
-    samples are drawn under ``seed + start``, so shards are independent and the shard at 0 equals the
+    ``channels_last`` runs the model in NHWC memory format for the estimate and leaves it in the contiguous
+    format afterwards (with 512 samples per pass, 2.2× faster per sample than NCHW with 1024 for the conv VAE
+    on 2 CPU threads). ``start`` skips the first images (of the first ``max_images``): a shard of a long
+    estimate. Its importance samples are drawn under ``seed + start``, so shards are independent and the shard at 0 equals the
     unsharded run; the result's ``posterior_mean_sum``/``posterior_mean_sqsum`` let shards be merged,
     active units included (:func:`merge_shards`).
     """
