@@ -104,7 +104,7 @@ def measure(key: str, dirs: list[Path], model, args) -> dict[str, Any]:
             "epochs": " + ".join(str(stage["epochs"]) for stage in stages),
             "steps": sum(int(stage["steps"] or 0) for stage in stages),
             "train_seconds": round(sum(float(stage["train_seconds"] or 0) for stage in stages), 1),
-            "train_device": train.get("device"), "stages": stages,
+            "train_device": record.get("device") or train.get("device"), "stages": stages,
             "nll": round(found["nll"], 3), "target": entry.target,
             "met": found["nll"] <= entry.target and found["images"] == len(test),
             "nll_bits_per_dim": round(found["nll_bits_per_dim"], 5), "elbo": round(found["elbo"], 3),

@@ -45,6 +45,8 @@ def test_loss_falls_and_everything_is_written(tiny_train, tiny_test, tmp_path):
         assert (tmp_path / "model" / name).is_file()
     training = json.loads((tmp_path / "model" / "training.json").read_text())
     assert training["steps"] == 24 and training["epochs_completed"] == 6
+    resolved = "cuda" if torch.cuda.is_available() else "cpu"  # what "auto" resolved to
+    assert training["train"]["device"] == "auto" and training["device"] == resolved
     assert load_model(tmp_path / "model").config_dict() == trainer.model.config_dict()
 
 
@@ -68,6 +70,35 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tiny_train, tiny_t
     # The training time carries over the stop: the record counts both sessions, not just the last one.
     total = json.loads((split_dir / "model" / "training.json").read_text())["train_seconds"]
     assert 0 < first_session < total <= resumed.train_seconds + 0.01
+
+
+def test_weight_averaging_saves_the_moving_average_and_resumes_exactly(tiny_train, tiny_test, tmp_path):
+    decay = 0.75
+    trainer = make_trainer(tiny_train, tiny_test, tmp_path / "full", ema_decay=decay)
+    raw_after_each_step = []
+    after_step = trainer.model.after_step
+
+    def record(step):
+        after_step(step)
+        raw_after_each_step.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+
+    trainer.model.after_step = record
+    trainer.fit()
+    expected = dict(raw_after_each_step[0])  # the average starts at the first step's weights
+    for raw in raw_after_each_step[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * raw[k] for k in expected}
+    saved = load_model(tmp_path / "full" / "model").state_dict()
+    assert all(torch.allclose(saved[k], expected[k], atol=1e-6) for k in expected)
+    last_raw = raw_after_each_step[-1]
+    assert any(not torch.allclose(saved[k], last_raw[k]) for k in saved)  # the average, not the last weights
+
+    split_dir = tmp_path / "split"
+    make_trainer(tiny_train, tiny_test, split_dir, ema_decay=decay, max_steps=3).fit()
+    make_trainer(tiny_train, tiny_test, split_dir, ema_decay=decay).fit(resume=True)
+    resumed = load_model(split_dir / "model").state_dict()
+    assert all(torch.equal(saved[k], resumed[k]) for k in saved)  # raw weights and average both carried over
+    with pytest.raises(CheckpointError, match="weight averaging"):
+        make_trainer(tiny_train, tiny_test, split_dir).fit(resume=True)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_train, tiny_test, tmp_path):

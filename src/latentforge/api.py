@@ -125,7 +125,7 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
         recipe["train"]["max_steps"] = 0  # a stop request, not part of the recipe: --resume continues past it
         atomic_write_bytes(run_dir / "run.yaml", yaml.safe_dump(recipe, sort_keys=False).encode())
     metrics = trainer.fit(resume=resume)
-    trained = trainer.model.to(memory_format=torch.contiguous_format).eval()
+    trained = trainer.saved_model.to(memory_format=torch.contiguous_format).eval()
     run = Run(dir=run_dir, model=trained, config=run_config, metrics=metrics)
     if report:
         run.report = write_run_report(run, test_data)

@@ -2,7 +2,8 @@
 
 The directory is written to a temporary sibling and swapped in, so a crash mid-write leaves the
 previous checkpoint whole. Optimiser state goes into safetensors (tensors) and JSON (everything else):
-nothing is pickled.
+nothing is pickled. With weight averaging the saved model holds the averaged weights and
+trainer.safetensors also the raw ones the optimiser works on.
 """
 
 from __future__ import annotations
@@ -45,15 +46,24 @@ def optimizer_state_from_flat(tensors: dict[str, torch.Tensor], meta: dict, pref
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+TRAINING_WEIGHTS = "training_weights."  # prefix of the raw weights in trainer.safetensors when averaging
+
+
 def write_checkpoint(path: str | os.PathLike, model: GenerativeModel, optimizers: dict[str, torch.optim.Optimizer],
-                     trainer_state: dict[str, Any], training_info: dict[str, Any]) -> Path:
-    """Write model + optimiser + RNG state to ``path`` atomically (directory swap)."""
+                     trainer_state: dict[str, Any], training_info: dict[str, Any],
+                     training_model: GenerativeModel | None = None) -> Path:
+    """Write model + optimiser + RNG state to ``path`` atomically (directory swap).
+
+    ``training_model``: the raw weights when ``model`` holds an average of them (EMA).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         save_model(model, tmp, training_info)
         tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+        if training_model is not None:
+            tensors.update({TRAINING_WEIGHTS + k: v.contiguous() for k, v in training_model.state_dict().items()})
         meta: dict[str, Any] = {"optimizers": {}, **trainer_state}
         for name, opt in optimizers.items():
             t, m = optimizer_state_to_flat(opt, f"optim.{name}")
@@ -84,8 +94,12 @@ def find_checkpoint(path: str | os.PathLike) -> Path | None:
 
 
 def read_checkpoint(path: str | os.PathLike, model: GenerativeModel,
-                    optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Any]:
-    """Restore weights, optimiser state and RNG from a checkpoint into ``model``/``optimizers``."""
+                    optimizers: dict[str, torch.optim.Optimizer],
+                    training_model: GenerativeModel | None = None) -> dict[str, Any]:
+    """Restore weights, optimiser state and RNG from a checkpoint into ``model``/``optimizers``.
+
+    ``training_model`` (weight averaging): receives the raw weights while ``model`` gets the averaged ones.
+    """
     found = find_checkpoint(path)
     if found is None:
         raise CheckpointError(f"Nothing to resume: no checkpoint (trainer.json) in {path}. Train without --resume.")
@@ -98,6 +112,14 @@ def read_checkpoint(path: str | os.PathLike, model: GenerativeModel,
     model.load_state_dict(saved.state_dict())
     meta = read_json(found / "trainer.json", "Trainer state")
     tensors = load_tensors(found / "trainer.safetensors", "Trainer state")
+    raw = {k[len(TRAINING_WEIGHTS):]: v for k, v in tensors.items() if k.startswith(TRAINING_WEIGHTS)}
+    if (training_model is not None) != bool(raw):
+        raise CheckpointError(
+            f"The checkpoint in {found} was written {'with' if raw else 'without'} weight averaging "
+            f"(train.ema_decay), and this run is {'without' if raw else 'with'} it. Resume with the same settings."
+        )
+    if training_model is not None:
+        training_model.load_state_dict(raw)
     for name, opt in optimizers.items():
         if name not in meta.get("optimizers", {}):
             raise CheckpointError(f"{found} has no optimiser state for {name!r}; it was written by another trainer.")

@@ -36,6 +36,10 @@ class TrainConfig:
     # A saved model (or run folder) whose weights start this run instead of a random initialisation:
     # fine-tuning, e.g. a trained vae continued under the iwae bound. Ignored when resuming.
     init_from: str | None = None
+    # Polyak averaging: the trainer keeps an exponential moving average of the weights with this decay per
+    # step, and evaluation and the saved model use the average (NVAE, Vahdat & Kautz 2020, uses 0.9999).
+    # 0 = off. The raw training weights are kept in the checkpoint so that --resume continues exactly.
+    ema_decay: float = 0.0
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -48,6 +52,8 @@ class TrainConfig:
             raise ConfigError("warmup_steps, checkpoint_every, max_steps, eval_every and threads must be ≥ 0")
         if self.binarize not in BINARIZE:
             raise ConfigError(f"Unknown binarize {self.binarize!r}; choose one of {BINARIZE}.")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1) (0 turns averaging off), got {self.ema_decay}")
         if self.log_every < 1:
             raise ConfigError("log_every must be ≥ 1")
 

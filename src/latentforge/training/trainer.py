@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset, iterate_batches, num_batches
@@ -46,6 +47,9 @@ class Trainer:
         self.model = model.to(self.device)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # Weight averaging (train.ema_decay): the average is what gets evaluated and saved.
+        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
+                                 use_buffers=True) if config.ema_decay else None
         self.train_data, self.test_data = train_data, test_data
         self.run_dir = Path(run_dir)
         self.run_info = run_info or {}
@@ -66,6 +70,11 @@ class Trainer:
         self._session_start = time.perf_counter()
 
     @property
+    def saved_model(self) -> GenerativeModel:
+        """The weights that are evaluated and saved: their moving average when ``ema_decay`` is set."""
+        return self.model if self.ema is None else self.ema.module
+
+    @property
     def checkpoint_dir(self) -> Path:
         return self.run_dir / "model"
 
@@ -79,8 +88,11 @@ class Trainer:
         """Train to the configured number of epochs (or ``max_steps``); returns the last test metrics."""
         cfg = self.config
         if resume:
-            meta = read_checkpoint(self.checkpoint_dir, self.model, self.optimizers)
+            meta = read_checkpoint(self.checkpoint_dir, self.saved_model, self.optimizers,
+                                   training_model=None if self.ema is None else self.model)
             self.step = int(meta["step"])
+            if self.ema is not None:
+                self.ema.n_averaged.fill_(self.step)
             self.last_eval = meta.get("last_eval", {})
             self._seconds_before = float(meta.get("train_seconds", 0.0))
             truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
@@ -188,6 +200,8 @@ class Trainer:
                     )
             optimizer.step()
         self.model.after_step(self.step)
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         self.step += 1
         return parts
 
@@ -203,21 +217,22 @@ class Trainer:
                 for player, optimizer in self.optimizers.items()}
 
     def _evaluate(self) -> dict[str, float]:
-        return evaluate_model(self.model, self.test_data, batch_size=self.config.eval_batch_size,
+        return evaluate_model(self.saved_model, self.test_data, batch_size=self.config.eval_batch_size,
                               seed=self.config.seed, channels_last=self.config.channels_last,
                               binarize=self.config.binarize != "none")
 
     @torch.no_grad()
     def _finalize(self) -> None:
         """Give the model the training latents (the AE fits its sampling prior on them)."""
-        if "reconstruct" not in self.model.capabilities:
+        model = self.saved_model
+        if "reconstruct" not in model.capabilities:
             return
-        was_training = self.model.training
-        self.model.eval()
-        latents = [latent_of(self.model.encode(self._batch_to_device(x, None)[0])).float().cpu()
+        was_training = model.training
+        model.eval()
+        latents = [latent_of(model.encode(self._batch_to_device(x, None)[0])).float().cpu()
                    for x, _ in iterate_batches(self.train_data, self.config.eval_batch_size, shuffle=False)]
-        self.model.finalize(torch.cat(latents))
-        self.model.train(was_training)
+        model.finalize(torch.cat(latents))
+        model.train(was_training)
 
     def _checkpoint(self, epochs_done: int) -> None:
         cfg = self.config
@@ -226,9 +241,11 @@ class Trainer:
             "steps": self.step,
             "epochs_completed": epochs_done,
             "train": asdict(cfg),
+            "device": str(self.device),  # the one "auto" resolved to
             "final_metrics": self.last_eval,
             "train_seconds": round(self.train_seconds, 2),
         }
-        write_checkpoint(self.checkpoint_dir, self.model, self.optimizers,
+        write_checkpoint(self.checkpoint_dir, self.saved_model, self.optimizers,
                          {"step": self.step, "epoch": epochs_done, "last_eval": self.last_eval,
-                          "train_seconds": training_info["train_seconds"]}, training_info)
+                          "train_seconds": training_info["train_seconds"]}, training_info,
+                         training_model=None if self.ema is None else self.model)
