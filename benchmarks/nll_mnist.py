@@ -4,8 +4,8 @@ The protocol of the literature (Burda et al., 2016; Sønderby et al., 2016): tra
 as Bernoulli(grey level) afresh every time an image is seen, the test split is binarised once with a fixed
 seed, and the NLL is the importance-sampled estimate −log (1/k) Σ p(x, z_i)/q(z_i|x) with k = 1000 on
 the whole test set, in nats per image. Each model trains from its presets in turn, each stage starting from
-the weights of the one before (the conv VAE: ``vae-mnist-nll`` on the ELBO, then ``iwae-mnist-nll`` and
-``iwae50-mnist-nll`` and ``iwae50b-mnist-nll`` on the IWAE bound with k = 5 and then two epochs with k = 50; the
+the weights of the one before (the conv VAE: ``vae-mnist-nll`` on the ELBO, then on the IWAE bound with
+k = 5, ``iwae-mnist-nll``, and two epochs with k = 50, ``iwae50-mnist-nll`` then ``iwae50b-mnist-nll``; the
 hierarchical VAE: ``hvae-mnist``), into ``runs/bench/nll_mnist/<model>[_<stage>]/``; a
 finished run there is reused and an unfinished one resumed, and the NLL estimate is saved in shards of 500
 test images (``<run>/nll/``, reused only for the same weights), so the script can be stopped and started
