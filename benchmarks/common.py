@@ -237,6 +237,13 @@ def run_finished(record: dict[str, Any]) -> bool:
     return bool(record) and epochs is not None and int(record.get("epochs_completed") or 0) >= int(epochs)
 
 
+def add_output_arguments(parser: Any, docs_note: str = "") -> None:
+    """The options every benchmark has for where it writes: ``--results-dir``, ``--docs`` and ``--docs-only``."""
+    parser.add_argument("--results-dir", type=Path, default=None, help=f"default {RESULTS_DIR}")
+    parser.add_argument("--docs", type=Path, default=None, help=f"docs page to update (default {DOCS_PATH}){docs_note}")
+    parser.add_argument("--docs-only", action="store_true", help="only regenerate the docs section from the JSON")
+
+
 def output_places(args: Any) -> tuple[Path, Path, Path | None]:
     """Where a benchmark writes: ``(results_dir, docs_path, scratch)``. Under ``--quick`` the results and the
     docs page go to a new temp folder (``scratch``) unless ``--results-dir``/``--docs`` name places, so a

@@ -471,10 +471,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"resume an unfinished run even if it was written to in the last {BUSY_SECONDS} s")
     p.add_argument("--quick", action="store_true",
                    help="smoke check: a small npz subset, 1 epoch, 64 samples; everything in a temp folder")
-    p.add_argument("--results-dir", type=Path, default=None, help=f"default {common.RESULTS_DIR}")
-    p.add_argument("--docs", type=Path, default=None,
-                   help=f"docs page to update (default {common.DOCS_PATH}); grids go to images/{NAME}/ beside it")
-    p.add_argument("--docs-only", action="store_true", help="only regenerate the docs section from the JSON")
+    common.add_output_arguments(p, f"; grids go to images/{NAME}/ beside it")
     args = p.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in GANS]

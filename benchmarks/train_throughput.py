@@ -268,9 +268,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", default="mnist-5k", help="a 1×28×28 dataset name for load_dataset (train split)")
     p.add_argument("--quick", action="store_true",
                    help="smoke check: 6 steps, 2 warm-up, 1 round; writes to a temp folder unless --results-dir")
-    p.add_argument("--results-dir", type=Path, default=None, help=f"default {common.RESULTS_DIR}")
-    p.add_argument("--docs", type=Path, default=None, help=f"docs page to update (default {common.DOCS_PATH})")
-    p.add_argument("--docs-only", action="store_true", help="only regenerate the docs section from the JSON")
+    common.add_output_arguments(p)
     args = p.parse_args(argv)
     defaults = (6, 2, 1) if args.quick else (150, 10, 3)
     for name, default in zip(("steps", "warmup", "repeats"), defaults):

@@ -305,9 +305,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--nll-images", type=int, default=None, help="test images for the NLL (default 500)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("--quick", action="store_true", help="smoke check on mnist-5k, output in a temp folder")
-    p.add_argument("--results-dir", type=Path, default=None, help=f"default {common.RESULTS_DIR}")
-    p.add_argument("--docs", type=Path, default=None, help=f"docs page to update (default {common.DOCS_PATH})")
-    p.add_argument("--docs-only", action="store_true", help="only regenerate the docs section from the JSON")
+    common.add_output_arguments(p)
     args = p.parse_args(argv)
     if args.quick:
         args.data = "mnist-5k"

@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 
+from latentforge.config import available_presets, load_run_config, run_config_from_dict
+from latentforge.data.registry import available_datasets
 from latentforge.errors import CheckpointError, ConfigError
 from latentforge.models import available_models, build_model, latent_of, load_model, save_model
 from latentforge.nn.backbones import stage_plan
@@ -63,6 +65,12 @@ def test_unknown_model_and_config_keys_are_clear():
     with pytest.raises(ConfigError, match="latent_dim must be of type int"):
         build_model("vae", {"latent_dim": "many"})
     assert {"ae", "vae"} <= set(available_models())
+
+
+@pytest.mark.parametrize("preset", available_presets())
+def test_every_bundled_preset_is_a_valid_run_config(preset):
+    config = run_config_from_dict(load_run_config(preset))  # validates the model and training sections
+    assert config.data.name in available_datasets()
 
 
 def test_checkpoint_round_trip_is_bit_exact(tmp_path):
