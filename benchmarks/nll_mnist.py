@@ -6,10 +6,10 @@ seed, and the NLL is the importance-sampled estimate −log (1/k) Σ p(x, z_i)/q
 the whole test set, in nats per image. Each model trains from its presets in turn, each stage starting from
 the weights of the one before (the conv VAE: ``vae-mnist-nll`` on the ELBO, then on the IWAE bound with
 k = 5, ``iwae-mnist-nll``, two epochs with k = 50, ``iwae50-mnist-nll`` run twice in turn, and a third
-with a warm restart and weight averaging, ``iwae50ema-mnist-nll``; the hierarchical VAE: ``hvae-mnist``), into ``runs/bench/nll_mnist/<model>[_<stage>]/``; a
-finished run there is reused and an unfinished one resumed, and the NLL estimate is saved in shards of 500
-test images (``<run>/nll/``, reused only for the same weights), so the script can be stopped and started
-again at any point.
+with a warm restart and weight averaging, ``iwae50ema-mnist-nll``; the hierarchical VAE: ``hvae-mnist``),
+into ``runs/bench/nll_mnist/<model>[_<stage>]/``; a finished run there is reused and an unfinished one
+resumed, and the NLL estimate is saved in shards of 500 test images (``<run>/nll/``, reused only for the
+same weights), so the script can be stopped and started again at any point.
 Training time is the sum of the runs' own records (wall seconds across resumes, evaluation included).
 
     python benchmarks/nll_mnist.py --data-dir /work/shared/data/mnist            # both models, full protocol
@@ -51,7 +51,7 @@ MODELS = {
                        "iwae50ema-mnist-nll"),
                       82.0,
                       "single-latent residual conv VAE, 32-d latent; ELBO, then fine-tuned on the IWAE bound, "
-                      "k = 5, then three epochs with k = 50 (the last with weight averaging)"),
+                      "k = 5, then three epochs with k = 50, the last with weight averaging"),
     "hierarchical_vae": Entry(("hvae-mnist",), 79.5, "hierarchical VAE, 6 stochastic layers at 7×7 and 14×14"),
 }
 NLL_SEED = 0  # binarises the test split once and seeds the importance samples; part of a saved shard's key
