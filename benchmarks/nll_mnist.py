@@ -7,10 +7,10 @@ the whole test set, in nats per image. Each model trains from its presets in tur
 the weights of the one before (the conv VAE: ``vae-mnist-nll`` on the ELBO, then on the IWAE bound with
 k = 5, ``iwae-mnist-nll``, two epochs with k = 50, ``iwae50-mnist-nll`` run twice in turn, and three
 more, each a warm restart with weight averaging, ``iwae50ema-mnist-nll`` run three times in turn; the
-hierarchical VAE: ``hvae-mnist``),
-into ``runs/bench/nll_mnist/<model>[_<stage>]/``; a finished run there is reused and an unfinished one
-resumed, and the NLL estimate is saved in shards of 500 test images (``<run>/nll/``, reused only for the
-same weights), so the script can be stopped and started again at any point.
+hierarchical VAE: ``hvae-mnist``), into ``runs/bench/nll_mnist/<model>[_<stage>]/``; a finished run there
+is reused and an unfinished one resumed, and the NLL estimate is saved in shards of 500 test images
+(``<run>/nll/``, reused only for the same weights), so the script can be stopped and started again at any
+point.
 Training time is the sum of the runs' own records (wall seconds across resumes, evaluation included).
 
     python benchmarks/nll_mnist.py --data-dir /work/shared/data/mnist            # both models, full protocol
