@@ -48,9 +48,7 @@ class Entry:
 
 
 MODELS = {
-    "conv_vae": Entry(("vae-mnist-nll", "iwae-mnist-nll", "iwae50-mnist-nll", "iwae50-mnist-nll",
-                       "iwae50ema-mnist-nll", "iwae50ema-mnist-nll", "iwae50ema-mnist-nll",
-                       "iwae50ema-mnist-nll"),
+    "conv_vae": Entry(("vae-mnist-nll", "iwae-mnist-nll") + ("iwae50-mnist-nll",) * 2 + ("iwae50ema-mnist-nll",) * 4,
                       82.0,
                       "single-latent residual conv VAE, 32-d latent; ELBO, then fine-tuned on the IWAE bound, "
                       "k = 5, then six epochs with k = 50, the last four with weight averaging"),
