@@ -244,6 +244,22 @@ def add_output_arguments(parser: Any, docs_note: str = "") -> None:
     parser.add_argument("--docs-only", action="store_true", help="only regenerate the docs section from the JSON")
 
 
+def fill_mode_defaults(args: Any, defaults: dict[str, tuple[Any, Any]]) -> None:
+    """Give every option left unset (``None``) its default: ``defaults[name] = (full_run, quick)``, the second
+    under ``--quick``."""
+    for name, (full, quick) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+
+
+def check_minimums(parser: Any, args: Any, minimums: dict[str, int]) -> None:
+    """``parser.error`` naming every option below its minimum, e.g. ``--epochs must be ≥ 1 (got 0)``."""
+    low = [f"--{name.replace('_', '-')} must be ≥ {least} (got {getattr(args, name)})"
+           for name, least in minimums.items() if getattr(args, name) < least]
+    if low:
+        parser.error("; ".join(low))
+
+
 def output_places(args: Any) -> tuple[Path, Path, Path | None]:
     """Where a benchmark writes: ``(results_dir, docs_path, scratch)``. Under ``--quick`` the results and the
     docs page go to a new temp folder (``scratch``) unless ``--results-dir``/``--docs`` name places, so a

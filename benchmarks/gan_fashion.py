@@ -477,11 +477,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     unknown = [m for m in args.models if m not in GANS]
     if unknown or not args.models:
         p.error(f"--models: unknown {unknown}; choose from {', '.join(GANS)}")
-    for name, full, quick in (("epochs", 3, 1), ("vae_epochs", 10, 1), ("samples", 10000, 64)):
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    if min(args.epochs, args.vae_epochs, args.batch_size, args.vae_batch_size, args.threads) < 1 or args.samples < 2:
-        p.error("--epochs, --vae-epochs, the batch sizes and --threads must be ≥ 1, --samples ≥ 2")
+    common.fill_mode_defaults(args, {"epochs": (3, 1), "vae_epochs": (10, 1), "samples": (10000, 64)})
+    common.check_minimums(p, args, {"epochs": 1, "vae_epochs": 1, "batch_size": 1, "vae_batch_size": 1,
+                                    "threads": 1, "samples": 2})
     longer = []
     for item in args.longer:
         model, _, epochs = item.partition(":")

@@ -236,10 +236,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke check: mnist-5k, 1 epoch, k=4, 64 images, temp folder")
     common.add_output_arguments(p)
     args = p.parse_args(argv)
-    if args.k is None:
-        args.k = 4 if args.quick else 1000
+    common.fill_mode_defaults(args, {"k": (1000, 4)})
     if args.quick:
         args.max_images = args.max_images or 64
+    common.check_minimums(p, args, {"k": 1, "nll_batch_size": 1, "shard_images": 1})
     return args
 
 

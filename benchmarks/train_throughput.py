@@ -270,12 +270,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="smoke check: 6 steps, 2 warm-up, 1 round; writes to a temp folder unless --results-dir")
     common.add_output_arguments(p)
     args = p.parse_args(argv)
-    defaults = (6, 2, 1) if args.quick else (150, 10, 3)
-    for name, default in zip(("steps", "warmup", "repeats"), defaults):
-        if getattr(args, name) is None:
-            setattr(args, name, default)
-    if min(args.steps, args.repeats, args.threads, args.batch_size) < 1 or args.warmup < 0:
-        p.error("--steps, --repeats, --threads and --batch-size must be ≥ 1, --warmup ≥ 0")
+    common.fill_mode_defaults(args, {"steps": (150, 6), "warmup": (10, 2), "repeats": (3, 1)})
+    common.check_minimums(p, args, {"steps": 1, "repeats": 1, "threads": 1, "batch_size": 1, "warmup": 0})
     return args
 
 

@@ -311,11 +311,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.data = "mnist-5k"
         args.train_images = args.train_images or 512
         args.test_images = args.test_images or 256
-    for name, full, quick in (("epochs", 5, 1), ("k", 1000, 8), ("nll_images", 500, 32)):
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    if min(args.epochs, args.batch_size, args.threads, args.k, args.nll_images) < 1:
-        p.error("--epochs, --batch-size, --threads, --k and --nll-images must be ≥ 1")
+    common.fill_mode_defaults(args, {"epochs": (5, 1), "k": (1000, 8), "nll_images": (500, 32)})
+    common.check_minimums(p, args, dict.fromkeys(("epochs", "batch_size", "threads", "k", "nll_images"), 1))
     return args
 
 
