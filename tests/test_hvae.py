@@ -106,6 +106,33 @@ def test_training_lowers_the_loss(tmp_path):
     assert {"elbo", "kl", "kl_0", "kl_2", "psnr"} <= set(metrics)
 
 
+def test_the_importance_weighted_bound_is_tighter_than_the_elbo_and_trains(tmp_path):
+    model = make(k=4)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x = torch.bernoulli(torch.rand(4, 1, 28, 28))
+    out = model.objective((x, None))
+    assert out["elbo_k"].item() > out["elbo"].item() and out["loss"].item() == -out["elbo_k"].item()
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.parameters())
+    parts = model.evaluate_batch((x, None))
+    assert torch.equal(parts["loss"], -parts["elbo_k"]) and parts["elbo_k"].shape == parts["elbo"].shape == (4,)
+
+    train, test = tiny_dataset(32, "train"), tiny_dataset(8, "test", seed=1)
+    config = TrainConfig(epochs=6, batch_size=16, lr=5e-3, log_every=1, warmup_steps=2, eval_batch_size=16,
+                         binarize="dynamic", eval_every=0)
+    metrics = Trainer(make(k=4), train, test, config, tmp_path, progress=False).fit()
+    losses = [r["loss"] for r in read_metrics(tmp_path / "metrics.jsonl") if r["event"] == "train"]
+    assert len(losses) == 12 and sum(losses[-3:]) / 3 < 0.85 * sum(losses[:3]) / 3
+    assert metrics["elbo_k"] >= metrics["elbo"]
+
+    with pytest.raises(ConfigError, match="k"):
+        make(k=0)
+    with pytest.raises(ConfigError, match="no separate KL term"):
+        make(k=5, kl_warmup_steps=100)
+
+
 def test_importance_sampled_nll_is_at_most_the_negative_elbo():
     model = make()
     with torch.no_grad():

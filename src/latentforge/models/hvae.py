@@ -10,7 +10,10 @@ ELBO = E_q[log p(x | z)] − Σ_l E_q[KL(q(z_l | z_<l, x) || p(z_l | z_<l))], an
 per image. Training can weight the KL (``beta``), ramp it up (``kl_warmup_steps``, Sønderby et al., 2016),
 give each layer free bits (``free_bits`` nats per layer and image, batch-averaged; Kingma et al., 2016)
 and, during the warm-up, balance the layers' KL weights (``kl_balance``, NVAE) so that the coarse layers
-are not left unused; evaluation always reports the true ELBO.
+are not left unused; evaluation always reports the true ELBO. With ``k`` > 1 training maximises the
+importance weighted bound L_k over k ancestral posterior samples instead (Burda et al., 2016, who train
+two stochastic layers so), typically as a fine-tuning stage started from an ELBO-trained run
+(``train.init_from``): the networks are the same.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..errors import ConfigError
 from ..nn import get_likelihood
 from ..nn.hierarchical import BottomUp, GaussianMap, LatentLayer, Upsample, layers_per_scale, scale_plan
 from .base import GenerativeModel, ModelConfig
+from .iwae import importance_bound
 from .registry import register
 from .vae import VAE
 
@@ -42,6 +46,7 @@ class HVAEConfig(ModelConfig):
     kl_warmup_steps: int = 0  # linear ramp of the KL weight from 0 to beta over these steps
     free_bits: float = 0.0  # per-layer KL floor in nats (batch mean) during training; 0 disables
     kl_balance: bool = True  # during the KL warm-up, weight each layer's KL by its share (NVAE)
+    k: int = 1  # importance samples in the training bound L_k (IWAE); 1 trains on the ELBO
 
     def validate(self) -> None:
         super().validate()
@@ -58,6 +63,13 @@ class HVAEConfig(ModelConfig):
             )
         if self.beta < 0 or self.kl_warmup_steps < 0 or self.free_bits < 0:
             raise ConfigError("beta, kl_warmup_steps and free_bits must be ≥ 0")
+        if self.k < 1:
+            raise ConfigError(f"k (importance samples in the training bound) must be ≥ 1, got {self.k}")
+        if self.k > 1 and (self.beta != 1 or self.kl_warmup_steps or self.free_bits):
+            raise ConfigError(
+                "k > 1 trains on the importance weighted bound, which has no separate KL term to weight: "
+                "leave beta at 1 and kl_warmup_steps and free_bits at 0 (or train with k = 1)."
+            )
 
 
 class LayerDraw(NamedTuple):
@@ -173,6 +185,11 @@ class HVAE(GenerativeModel):
         return self.likelihood.mean(params)
 
     def objective(self, batch, step=0):
+        if self.config.k > 1:
+            weights = self.log_importance_weights(batch, self.config.k)
+            elbo_k = importance_bound(weights).mean()
+            # "elbo": the mean weight, an unbiased ELBO estimate from the same samples (≤ elbo_k by Jensen).
+            return {"loss": -elbo_k, "elbo_k": elbo_k, "elbo": weights.mean()}
         log_px, kls = self._elbo_terms(batch[0])
         rec = -log_px.mean()
         layer_kl = torch.stack([kl.mean() for kl in kls])
@@ -196,6 +213,9 @@ class HVAE(GenerativeModel):
         kl = torch.stack(kls).sum(0)
         out = {"loss": kl - log_px, "elbo": log_px - kl, "rec": -log_px, "kl": kl}
         out.update({f"kl_{i}": v for i, v in enumerate(kls)})
+        if self.config.k > 1:  # the bound being trained, as the IWAE reports it
+            out["elbo_k"] = importance_bound(self.log_importance_weights(batch, self.config.k))
+            out["loss"] = -out["elbo_k"]
         return out
 
     def log_importance_weights(self, batch, k: int) -> torch.Tensor:

@@ -18,6 +18,11 @@ from .registry import register
 from .vae import VAE
 
 
+def importance_bound(log_weights: torch.Tensor) -> torch.Tensor:
+    """L_k = log (1/k) Σ_i w_i per image, from the k×N log importance weights (Burda et al., 2016)."""
+    return torch.logsumexp(log_weights, 0) - math.log(log_weights.shape[0])
+
+
 @dataclasses.dataclass
 class IWAEConfig(ConvAutoencoderConfig):
     k: int = 5  # importance samples per image in the training bound (Burda et al. report k = 5 and 50)
@@ -34,9 +39,8 @@ class IWAE(VAE):
 
     def bound(self, batch, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(L_k per image, shape N; the k×N log importance weights it came from)."""
-        k = k or self.config.k
-        weights = self.log_importance_weights(batch, k)
-        return torch.logsumexp(weights, 0) - math.log(k), weights
+        weights = self.log_importance_weights(batch, k or self.config.k)
+        return importance_bound(weights), weights
 
     def objective(self, batch, step=0):
         bound, weights = self.bound(batch)
