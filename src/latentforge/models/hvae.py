@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..nn import get_likelihood
 from ..nn.hierarchical import BottomUp, GaussianMap, LatentLayer, Upsample, layers_per_scale, scale_plan
 from .base import GenerativeModel, ModelConfig
-from .iwae import importance_bound
+from .iwae import importance_bound, importance_objective
 from .registry import register
 from .vae import VAE
 
@@ -186,10 +186,7 @@ class HVAE(GenerativeModel):
 
     def objective(self, batch, step=0):
         if self.config.k > 1:
-            weights = self.log_importance_weights(batch, self.config.k)
-            elbo_k = importance_bound(weights).mean()
-            # "elbo": the mean weight, an unbiased ELBO estimate from the same samples (≤ elbo_k by Jensen).
-            return {"loss": -elbo_k, "elbo_k": elbo_k, "elbo": weights.mean()}
+            return importance_objective(self.log_importance_weights(batch, self.config.k))
         log_px, kls = self._elbo_terms(batch[0])
         rec = -log_px.mean()
         layer_kl = torch.stack([kl.mean() for kl in kls])

@@ -23,6 +23,13 @@ def importance_bound(log_weights: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(log_weights, 0) - math.log(log_weights.shape[0])
 
 
+def importance_objective(log_weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Training outputs for the bound: ``loss`` −L_k (batch mean), ``elbo_k``, and ``elbo``, the mean weight:
+    an unbiased ELBO estimate from the same samples (≤ elbo_k by Jensen)."""
+    elbo_k = importance_bound(log_weights).mean()
+    return {"loss": -elbo_k, "elbo_k": elbo_k, "elbo": log_weights.mean()}
+
+
 @dataclasses.dataclass
 class IWAEConfig(ConvAutoencoderConfig):
     k: int = 5  # importance samples per image in the training bound (Burda et al. report k = 5 and 50)
@@ -43,10 +50,7 @@ class IWAE(VAE):
         return importance_bound(weights), weights
 
     def objective(self, batch, step=0):
-        bound, weights = self.bound(batch)
-        elbo_k = bound.mean()
-        # "elbo": the mean weight, an unbiased ELBO estimate from the same samples (≤ elbo_k by Jensen).
-        return {"loss": -elbo_k, "elbo_k": elbo_k, "elbo": weights.mean()}
+        return importance_objective(self.log_importance_weights(batch, self.config.k))
 
     def evaluate_batch(self, batch):
         """−L_k as the loss, beside the VAE's single-sample ELBO split into reconstruction and KL."""
