@@ -19,3 +19,16 @@ class CheckpointError(LatentforgeError):
 
 class TrainingError(LatentforgeError, RuntimeError):
     """Training had to stop (for example on a non-finite loss)."""
+
+
+class OutputError(LatentforgeError, OSError):
+    """An output path cannot be written: a missing or read-only folder, a full disk, a target that is not a
+    regular file (a directory or a device), or an empty name."""
+
+
+class IntegrityError(CheckpointError):
+    """A saved file does not match the SHA-256 recorded beside it, or holds non-finite weights."""
+
+
+class RunLockedError(TrainingError):
+    """Another process is training in the same run directory."""
