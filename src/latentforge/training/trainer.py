@@ -15,6 +15,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset, iterate_batches, num_batches
+from ..devices import resolve_device as _resolve_device
 from ..errors import TrainingError
 from ..metrics import evaluate_model
 from ..models import GenerativeModel, latent_of
@@ -24,9 +25,7 @@ from .logging import MetricsLog, truncate_metrics
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return _resolve_device(name)  # one resolver for every verb: unknown or absent devices are a ConfigError
 
 
 class Trainer:
