@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from .errors import ConfigError
 from .models import config_from_dict, get_model_class
 from .training import TrainConfig
+from .validation import Limit, at_least, check_fields
 
 
 @dataclasses.dataclass
@@ -25,6 +26,11 @@ class DataConfig:
     data_dir: str | None = None
     image_size: int | None = None
     channels: int | None = None
+
+    limits: ClassVar[dict[str, Limit]] = {"image_size": at_least(1, 4096), "channels": Limit(1, 3)}
+
+    def validate(self) -> None:
+        check_fields(self, "data")
 
 
 @dataclasses.dataclass
@@ -44,10 +50,13 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"model": dict(self.model), "data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.train)}
 
-    def validate(self) -> None:
+    def validate(self, image_shape: tuple[int, int, int] | None = None) -> None:
+        """Check every section. Without ``image_shape`` (the data not loaded yet) the model options are
+        checked alone; rules that depend on the image size (an hvae's latent scales) wait for the real shape."""
         cls = get_model_class(self.model_name)
-        config_from_dict(cls.config_class, {"image_shape": (1, 28, 28), **self.model_options},
+        config_from_dict(cls.config_class, {**self.model_options, "image_shape": image_shape},
                          where=f"model ({self.model_name})")
+        self.data.validate()
         self.train.validate()
 
 
@@ -91,8 +100,8 @@ def load_run_config(path: str | os.PathLike) -> dict[str, Any]:
         )
     try:
         values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"Config file {path} is not valid YAML: {e}") from e
+    except (yaml.YAMLError, UnicodeDecodeError) as e:  # a binary file is not UTF-8 text
+        raise ConfigError(f"Config file {path} is not valid YAML text: {e}") from e
     if not isinstance(values, dict):
         raise ConfigError(f"Config file {path} must hold a mapping with sections {', '.join(SECTIONS)}.")
     return values

@@ -9,18 +9,32 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+from ..validation import Limit, at_least, check_fields
+
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Fields every model config has: the shape of the images it models."""
+    """Fields every model config has: the shape of the images it models.
 
-    image_shape: tuple[int, ...] = (1, 28, 28)
+    ``image_shape`` None validates the options alone, before the data (and so the shape) is known; a model
+    is always built with the real shape. Numeric fields are checked against ``limits`` (see
+    :mod:`latentforge.validation`): each family lists a range for every number it adds.
+    """
+
+    image_shape: tuple[int, ...] | None = (1, 28, 28)
+
+    limits: ClassVar[dict[str, Limit]] = {"image_shape": at_least(1, 4096)}
 
     def validate(self) -> None:
-        from ..errors import ConfigError
+        check_fields(self, "model")
+        if self.image_shape is not None:
+            self.check_image_shape(tuple(self.image_shape))
 
-        if len(self.image_shape) != 3 or self.image_shape[0] not in (1, 3):
-            raise ConfigError(f"image_shape must be (C, H, W) with C in (1, 3), got {self.image_shape}")
+    def check_image_shape(self, shape: tuple[int, ...]) -> None:
+        """Shape rules; families with their own (square images, sizes) extend this."""
+        if len(shape) != 3 or shape[0] not in (1, 3):
+            raise ConfigError(f"image_shape must be (C, H, W) with C in (1, 3), got {shape}")
 
 
 class GenerativeModel(nn.Module):

@@ -10,10 +10,12 @@ or None for uniformly random classes.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 
 from ..errors import ConfigError, DataError
+from ..validation import MAX_CLASSES, Limit, at_least
 from .registry import register
 from .sngan import SNGAN, SNGANConfig
 
@@ -22,10 +24,7 @@ from .sngan import SNGAN, SNGANConfig
 class CGANConfig(SNGANConfig):
     num_classes: int = 10  # filled from the dataset by ``latentforge.train``
 
-    def validate(self) -> None:
-        super().validate()
-        if self.num_classes < 2:
-            raise ConfigError(f"num_classes must be ≥ 2 for a class-conditional GAN, got {self.num_classes}.")
+    limits: ClassVar[dict[str, Limit]] = {"num_classes": at_least(2, MAX_CLASSES)}
 
 
 @register("cgan")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 
 from ..errors import ConfigError
 from ..nn import ConvDecoder, ConvEncoder, get_likelihood
+from ..validation import MAX_DEPTH, MAX_LATENT, MAX_WIDTH, Limit, at_least
 from .base import GenerativeModel, ModelConfig
 
 
@@ -18,11 +20,13 @@ class ConvAutoencoderConfig(ModelConfig):
     blocks: int = 1  # residual blocks per stage
     likelihood: str = "bernoulli"  # bernoulli | logistic | gaussian
 
+    limits: ClassVar[dict[str, Limit]] = {
+        "latent_dim": at_least(1, MAX_LATENT), "channels": at_least(1, MAX_WIDTH), "blocks": at_least(0, MAX_DEPTH),
+    }
+
     def validate(self) -> None:
         super().validate()
         get_likelihood(self.likelihood)
-        if self.latent_dim < 1 or self.channels < 1 or self.blocks < 0:
-            raise ConfigError("latent_dim and channels must be ≥ 1 and blocks ≥ 0")
 
 
 class ConvAutoencoderBase(GenerativeModel):

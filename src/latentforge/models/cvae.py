@@ -9,13 +9,14 @@ concatenated with z. Its ELBO and importance-sampled likelihood are conditional:
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError
 from ..nn import DiagonalGaussian
+from ..validation import MAX_CLASSES, Limit, at_least
 from .registry import register
 from .vae import VAE, VAEConfig
 
@@ -24,10 +25,7 @@ from .vae import VAE, VAEConfig
 class CVAEConfig(VAEConfig):
     num_classes: int = 0  # filled in from the training data; must be ≥ 2 when the model is built
 
-    def validate(self) -> None:
-        super().validate()
-        if self.num_classes < 0:
-            raise ConfigError(f"num_classes must be ≥ 0 (0 = take it from the data), got {self.num_classes}")
+    limits: ClassVar[dict[str, Limit]] = {"num_classes": at_least(0, MAX_CLASSES)}  # 0 = from the data
 
 
 @register("cvae")

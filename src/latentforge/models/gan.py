@@ -21,16 +21,39 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import ClassVar
 
 import torch
 
 from ..errors import ConfigError
 from ..nn.diffaugment import parse_policy
 from ..nn.ema import ema_decay, update_ema
-from ..nn.gan_blocks import D_NORMS, Discriminator, Generator, discriminator_input, frozen
+from ..nn.gan_blocks import (
+    D_NORMS,
+    Discriminator,
+    Generator,
+    discriminator_input,
+    frozen,
+)
 from ..nn.gan_losses import get_gan_loss, gradient_penalty
+from ..validation import (
+    MAX_LATENT,
+    MAX_WEIGHT,
+    MAX_WIDTH,
+    Limit,
+    above,
+    at_least,
+    fraction,
+)
 from .base import GenerativeModel, ModelConfig
 from .registry import register
+
+ADAM_BETA = fraction(high_open=True)  # each of Adam's two betas lies in [0, 1)
+
+
+def check_adam_betas(name: str, betas: tuple[float, ...]) -> None:
+    if len(betas) != 2:
+        raise ConfigError(f"model.{name} must be two numbers in [0, 1) (Adam's β₁ and β₂), got {list(betas)}")
 
 
 @dataclasses.dataclass
@@ -47,27 +70,22 @@ class GANConfig(ModelConfig):
     ema_decay: float = 0.999  # generator weight average; 0 samples from the raw generator
     diffaugment: str = ""  # e.g. "color,translation,cutout"; empty = none
 
+    limits: ClassVar[dict[str, Limit]] = {
+        "latent_dim": at_least(1, MAX_LATENT), "channels": at_least(1, MAX_WIDTH), "n_critic": at_least(1, 1000),
+        "gp_weight": at_least(0, MAX_WEIGHT), "d_lr": above(0, 10), "g_lr": above(0, 10),
+        "betas": ADAM_BETA, "ema_decay": fraction(high_open=True),
+    }
+
     def validate(self) -> None:
         super().validate()
-        if self.latent_dim < 1 or self.channels < 1:
-            raise ConfigError("latent_dim and channels must be ≥ 1")
         get_gan_loss(self.loss)
         parse_policy(self.diffaugment)
         if self.d_norm not in D_NORMS:
             raise ConfigError(f"Unknown d_norm {self.d_norm!r}; choose one of {D_NORMS}.")
-        if self.n_critic < 1:
-            raise ConfigError("n_critic must be ≥ 1")
-        if self.gp_weight < 0:
-            raise ConfigError("gp_weight must be ≥ 0")
         if self.gp_weight > 0 and self.d_norm == "batch":
             raise ConfigError("The gradient penalty is per example, which batch norm in the discriminator breaks "
                               "(Gulrajani et al., 2017, §4); use d_norm 'none' or 'spectral'.")
-        if not (self.d_lr > 0 and self.g_lr > 0):
-            raise ConfigError("d_lr and g_lr must be > 0")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
-        if not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        check_adam_betas("betas", self.betas)
 
 
 class GAN(GenerativeModel):

@@ -20,18 +20,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ..nn import get_likelihood
-from ..nn.hierarchical import BottomUp, GaussianMap, LatentLayer, Upsample, layers_per_scale, scale_plan
+from ..nn.hierarchical import (
+    BottomUp,
+    GaussianMap,
+    LatentLayer,
+    Upsample,
+    layers_per_scale,
+    scale_plan,
+)
+from ..validation import MAX_DEPTH, MAX_WIDTH, Limit, at_least
 from .base import GenerativeModel, ModelConfig
-from .iwae import importance_bound, importance_objective
+from .iwae import IMPORTANCE_SAMPLES, importance_bound, importance_objective
 from .registry import register
-from .vae import VAE
+from .vae import KL_LIMITS, VAE
 
 
 @dataclasses.dataclass
@@ -48,28 +56,31 @@ class HVAEConfig(ModelConfig):
     kl_balance: bool = True  # during the KL warm-up, weight each layer's KL by its share (NVAE)
     k: int = 1  # importance samples in the training bound L_k (IWAE); 1 trains on the ELBO
 
+    limits: ClassVar[dict[str, Limit]] = {
+        "channels": at_least(1, MAX_WIDTH), "blocks": at_least(0, MAX_DEPTH), "latent_layers": at_least(1, MAX_DEPTH),
+        "latent_channels": at_least(1, MAX_WIDTH), "latent_scales": at_least(1, 16), "k": IMPORTANCE_SAMPLES,
+        **KL_LIMITS,
+    }
+
     def validate(self) -> None:
         super().validate()
         get_likelihood(self.likelihood)
-        _, h, w = self.image_shape
-        if h != w:
-            raise ConfigError(f"hvae expects square images, got {h}×{w}; pass --image-size to crop.")
-        scale_plan(h, self.latent_scales)
-        if min(self.channels, self.latent_layers, self.latent_channels) < 1 or self.blocks < 0:
-            raise ConfigError("channels, latent_layers and latent_channels must be ≥ 1 and blocks ≥ 0")
         if self.latent_layers < self.latent_scales:
             raise ConfigError(
-                f"latent_layers ({self.latent_layers}) must be at least latent_scales ({self.latent_scales})"
+                f"model.latent_layers ({self.latent_layers}) must be at least model.latent_scales ({self.latent_scales})"
             )
-        if self.beta < 0 or self.kl_warmup_steps < 0 or self.free_bits < 0:
-            raise ConfigError("beta, kl_warmup_steps and free_bits must be ≥ 0")
-        if self.k < 1:
-            raise ConfigError(f"k (importance samples in the training bound) must be ≥ 1, got {self.k}")
         if self.k > 1 and (self.beta != 1 or self.kl_warmup_steps or self.free_bits):
             raise ConfigError(
                 "k > 1 trains on the importance weighted bound, which has no separate KL term to weight: "
                 "leave beta at 1 and kl_warmup_steps and free_bits at 0 (or train with k = 1)."
             )
+
+    def check_image_shape(self, shape: tuple[int, ...]) -> None:
+        super().check_image_shape(shape)
+        _, h, w = shape
+        if h != w:
+            raise ConfigError(f"hvae expects square images, got {h}×{w}; pass --image-size to crop.")
+        scale_plan(h, self.latent_scales)
 
 
 class LayerDraw(NamedTuple):

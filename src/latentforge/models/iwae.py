@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import torch
 
-from ..errors import ConfigError
+from ..validation import Limit, at_least
 from .conv_autoencoder import ConvAutoencoderConfig
 from .registry import register
 from .vae import VAE
@@ -30,14 +31,14 @@ def importance_objective(log_weights: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"loss": -elbo_k, "elbo_k": elbo_k, "elbo": log_weights.mean()}
 
 
+IMPORTANCE_SAMPLES = at_least(1, 100_000)  # k of the training bound (iwae, hvae)
+
+
 @dataclasses.dataclass
 class IWAEConfig(ConvAutoencoderConfig):
     k: int = 5  # importance samples per image in the training bound (Burda et al. report k = 5 and 50)
 
-    def validate(self) -> None:
-        super().validate()
-        if self.k < 1:
-            raise ConfigError(f"k (importance samples) must be ≥ 1, got {self.k}")
+    limits: ClassVar[dict[str, Limit]] = {"k": IMPORTANCE_SAMPLES}
 
 
 @register("iwae")

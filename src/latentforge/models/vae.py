@@ -9,16 +9,23 @@ Variants (cvae, iwae, vamp-vae) subclass :class:`VAE` and override its hooks: ``
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 
-from ..errors import ConfigError
 from ..nn import DiagonalGaussian
 from ..nn.distributions import standard_normal_log_prob
+from ..validation import MAX_STEPS, MAX_WEIGHT, Limit, at_least
 from .conv_autoencoder import ConvAutoencoderBase, ConvAutoencoderConfig
 from .registry import register
 
 Batch = tuple[torch.Tensor, "torch.Tensor | None"]
+
+
+# The KL weighting options the VAE and the hvae share (free bits: nats per latent dimension or layer).
+KL_LIMITS: dict[str, Limit] = {
+    "beta": at_least(0, MAX_WEIGHT), "kl_warmup_steps": at_least(0, MAX_STEPS), "free_bits": at_least(0, 1000),
+}
 
 
 @dataclasses.dataclass
@@ -27,10 +34,7 @@ class VAEConfig(ConvAutoencoderConfig):
     kl_warmup_steps: int = 0  # linear ramp of the KL weight from 0 to beta over these steps
     free_bits: float = 0.0  # nats per latent dimension below which the KL is not penalised in training; 0 = off
 
-    def validate(self) -> None:
-        super().validate()
-        if self.beta < 0 or self.kl_warmup_steps < 0 or self.free_bits < 0:
-            raise ConfigError("beta, kl_warmup_steps and free_bits must be ≥ 0")
+    limits: ClassVar[dict[str, Limit]] = KL_LIMITS
 
 
 def repeat_batch(batch: Batch, k: int) -> Batch:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from typing import ClassVar
 
 import torch
 
-from ..errors import ConfigError
 from ..nn.diffaugment import parse_policy
 from ..nn.gan_blocks import Discriminator, discriminator_input, frozen
 from ..nn.gan_losses import get_gan_loss
+from ..validation import MAX_WEIGHT, MAX_WIDTH, Limit, above, at_least
+from .gan import ADAM_BETA, check_adam_betas
 from .registry import register
 from .vae import VAE, VAEConfig
 
@@ -35,16 +37,16 @@ class VAEGANConfig(VAEConfig):
     d_betas: tuple[float, ...] = (0.5, 0.999)
     diffaugment: str = ""
 
+    limits: ClassVar[dict[str, Limit]] = {
+        "adversarial_weight": at_least(0, MAX_WEIGHT), "d_channels": at_least(1, MAX_WIDTH), "d_lr": above(0, 10),
+        "d_betas": ADAM_BETA,
+    }
+
     def validate(self) -> None:
         super().validate()
-        if self.adversarial_weight < 0:
-            raise ConfigError(f"adversarial_weight must be ≥ 0, got {self.adversarial_weight}")
         get_gan_loss(self.adversarial_loss)
         parse_policy(self.diffaugment)
-        if self.d_channels < 1 or not self.d_lr > 0:
-            raise ConfigError("d_channels must be ≥ 1 and d_lr > 0")
-        if len(self.d_betas) != 2 or not all(0 <= b < 1 for b in self.d_betas):
-            raise ConfigError(f"d_betas must be two numbers in [0, 1), got {self.d_betas}")
+        check_adam_betas("d_betas", self.d_betas)
 
 
 @register("vae-gan")

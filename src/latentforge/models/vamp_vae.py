@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ..nn import DiagonalGaussian
+from ..validation import Limit, at_least
 from .registry import register
 from .vae import VAE, VAEConfig
 
@@ -26,10 +28,10 @@ _CHUNK_ELEMENTS = 2**22  # bounds the z × component × dim tensor when evaluati
 class VampVAEConfig(VAEConfig):
     pseudo_inputs: int = 100  # mixture components K; the paper uses 500 on MNIST (each costs an encoder pass)
 
+    limits: ClassVar[dict[str, Limit]] = {"pseudo_inputs": at_least(1, 100_000)}
+
     def validate(self) -> None:
         super().validate()
-        if self.pseudo_inputs < 1:
-            raise ConfigError(f"pseudo_inputs must be ≥ 1, got {self.pseudo_inputs}")
         if self.free_bits:
             raise ConfigError("vamp-vae's KL is a Monte Carlo estimate with no per-dimension split, so free_bits "
                               "does not apply; leave it at 0 (kl_warmup_steps works).")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import torch
 
@@ -26,6 +27,16 @@ from ..errors import ConfigError
 from ..nn.backbones import stage_plan
 from ..nn.pixelcnn import GatedPixelCNN
 from ..nn.quantize import VectorQuantizer
+from ..validation import (
+    MAX_BATCH,
+    MAX_DEPTH,
+    MAX_STEPS,
+    MAX_WEIGHT,
+    MAX_WIDTH,
+    Limit,
+    above,
+    at_least,
+)
 from .conv_autoencoder import ConvAutoencoderBase, ConvAutoencoderConfig
 from .registry import register
 
@@ -46,14 +57,12 @@ class VQVAEConfig(ConvAutoencoderConfig):
     prior_batch_size: int = 64
     prior_lr: float = 3e-3
 
-    def validate(self) -> None:
-        super().validate()
-        if self.codebook_size < 2 or self.commitment < 0 or not 0 < self.ema_decay < 1:
-            raise ConfigError("codebook_size must be ≥ 2, commitment ≥ 0 and 0 < ema_decay < 1")
-        if self.prior_channels < 1 or self.prior_layers < 1 or self.prior_steps < 0 or self.prior_batch_size < 1 \
-                or self.prior_lr <= 0:
-            raise ConfigError("prior_channels, prior_layers, prior_batch_size must be ≥ 1, prior_steps ≥ 0 "
-                              "and prior_lr > 0")
+    limits: ClassVar[dict[str, Limit]] = {
+        "codebook_size": at_least(2, 1 << 20), "commitment": at_least(0, MAX_WEIGHT),
+        "ema_decay": Limit(0, 1, low_open=True, high_open=True),
+        "prior_channels": at_least(1, MAX_WIDTH), "prior_layers": at_least(1, MAX_DEPTH),
+        "prior_steps": at_least(0, MAX_STEPS), "prior_batch_size": at_least(1, MAX_BATCH), "prior_lr": above(0, 10),
+    }
 
 
 @register("vq-vae")

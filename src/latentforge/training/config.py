@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 from ..errors import ConfigError
+from ..validation import (
+    MAX_BATCH,
+    MAX_SEED,
+    MAX_STEPS,
+    Limit,
+    above,
+    at_least,
+    check_fields,
+    fraction,
+)
 
 SCHEDULES = ("constant", "cosine")
 BINARIZE = ("none", "dynamic")
@@ -41,21 +52,30 @@ class TrainConfig:
     # 0 = off. The raw training weights are kept in the checkpoint so that --resume continues exactly.
     ema_decay: float = 0.0
 
+    limits: ClassVar[dict[str, Limit]] = {
+        "epochs": at_least(1, 10**6),
+        "batch_size": at_least(1, MAX_BATCH),
+        "lr": above(0, 10),
+        "weight_decay": at_least(0, 10),
+        "lr_min_ratio": fraction(),
+        "warmup_steps": at_least(0, MAX_STEPS),
+        "grad_clip": at_least(0),
+        "seed": at_least(0, MAX_SEED),
+        "eval_every": at_least(0, 10**6),
+        "eval_batch_size": at_least(1, MAX_BATCH),
+        "checkpoint_every": at_least(0, MAX_STEPS),
+        "max_steps": at_least(0, MAX_STEPS),
+        "log_every": at_least(1, MAX_STEPS),
+        "threads": at_least(0, 4096),
+        "ema_decay": fraction(high_open=True),
+    }
+
     def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("epochs and batch_size must be ≥ 1")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        check_fields(self, "train")
         if self.schedule not in SCHEDULES:
-            raise ConfigError(f"Unknown schedule {self.schedule!r}; choose one of {SCHEDULES}.")
-        if min(self.warmup_steps, self.checkpoint_every, self.max_steps, self.eval_every, self.threads) < 0:
-            raise ConfigError("warmup_steps, checkpoint_every, max_steps, eval_every and threads must be ≥ 0")
+            raise ConfigError(f"Unknown train.schedule {self.schedule!r}; choose one of {SCHEDULES}.")
         if self.binarize not in BINARIZE:
-            raise ConfigError(f"Unknown binarize {self.binarize!r}; choose one of {BINARIZE}.")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1) (0 turns averaging off), got {self.ema_decay}")
-        if self.log_every < 1:
-            raise ConfigError("log_every must be ≥ 1")
+            raise ConfigError(f"Unknown train.binarize {self.binarize!r}; choose one of {BINARIZE}.")
 
     def learning_rate(self, step: int, total_steps: int) -> float:
         """Learning rate at ``step``: a pure function of the step, so resuming needs no scheduler state."""
