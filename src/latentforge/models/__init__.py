@@ -5,14 +5,8 @@ from . import cvae, iwae, vamp_vae, vq_vae  # noqa: F401  (VAE variants, issue 3
 from . import hvae  # noqa: F401
 from . import cgan, gan, sngan, vae_gan, wgan_gp  # noqa: F401  (GAN family)
 from .base import GenerativeModel, ModelConfig, latent_of
-from .registry import available_models, config_from_dict, get_model_class, register
+from .registry import available_models, build_model, config_from_dict, get_model_class, register
 from .saving import load_model, save_model
-
-
-def build_model(name: str, config: dict | None = None) -> GenerativeModel:
-    cls = get_model_class(name)
-    return cls(config_from_dict(cls.config_class, config, where=f"{name} config"))
-
 
 __all__ = [
     "GenerativeModel", "ModelConfig", "available_models", "build_model", "config_from_dict",

@@ -1,4 +1,8 @@
-"""The saved-model directory: model.safetensors + config.json + training.json (DESIGN.md)."""
+"""The saved-model directory: model.safetensors + config.json + training.json (DESIGN.md).
+
+config.json records the SHA-256 of model.safetensors ("sha256": {"model.safetensors": ...}); loading
+checks it, and refuses weights that are not finite. Models saved before digests were recorded still load.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +14,26 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError, ConfigError
-from ..io import atomic_write_json, load_tensors, read_json, save_tensors
+from ..io import atomic_write_json, check_finite, read_json, read_tensors, recorded_sha256, save_tensors, verify_sha256
 from .base import GenerativeModel
-from .registry import config_from_dict, get_model_class
+from .registry import build_model
 
 FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
 
 
 def save_model(model: GenerativeModel, path: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
     """Write ``model`` as a saved-model directory; each file is written atomically."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    save_tensors(path / "model.safetensors", model.state_dict())
+    digest = save_tensors(path / WEIGHTS, model.state_dict())
     atomic_write_json(path / "config.json", {
         "format_version": FORMAT_VERSION,
         "model": model.name,
         "config": model.config_dict(),
         "data_shape": list(model.image_shape),
         "latentforge_version": __version__,
+        "sha256": {WEIGHTS: digest},
     })
     if training is not None:
         atomic_write_json(path / "training.json", training)
@@ -37,22 +43,46 @@ def save_model(model: GenerativeModel, path: str | os.PathLike, training: dict[s
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> GenerativeModel:
     """Load a saved-model directory (or a run directory containing ``model/``) in eval mode."""
     path = resolve_model_dir(path)
-    meta = read_json(path / "config.json", "Model config")
+    meta = read_model_meta(path)
+    try:
+        model = build_model(meta["model"], meta["config"], where=f"{meta['model']} config")
+    except ConfigError as e:
+        raise CheckpointError(f"Cannot rebuild the model saved in {path}: {e}") from e
+    load_checked_weights(model, path, recorded_sha256(meta, WEIGHTS, path / "config.json"),
+                         "do not match its config.json", "the files come from different models.")
+    return model.to(device).eval()
+
+
+def read_model_meta(path: Path) -> dict[str, Any]:
+    """config.json of the model directory ``path``, its entries checked for type before anything uses them."""
+    record = path / "config.json"
+    meta = read_json(record, "Model config")
     if not isinstance(meta, dict) or "model" not in meta or "config" not in meta:
-        raise CheckpointError(f"{path / 'config.json'} lacks the 'model' and 'config' entries; it is not a latentforge model.")
-    if meta.get("format_version", 1) > FORMAT_VERSION:
+        raise CheckpointError(f"{record} lacks the 'model' and 'config' entries; it is not a latentforge model.")
+    if not isinstance(meta["model"], str) or not isinstance(meta["config"], dict):
+        raise CheckpointError(
+            f"{record} is corrupt: 'model' must be a model name and 'config' a mapping, got {meta['model']!r} and "
+            f"{type(meta['config']).__name__}. Restore the directory from a copy or retrain."
+        )
+    version = meta.get("format_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"{record} is corrupt: 'format_version' must be an integer, got {version!r}.")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} was saved by a newer latentforge ({meta.get('latentforge_version')}); upgrade to load it."
         )
-    try:
-        cls = get_model_class(meta["model"])
-        model = cls(config_from_dict(cls.config_class, meta["config"], where=f"{meta['model']} config"))
-    except ConfigError as e:
-        raise CheckpointError(f"Cannot rebuild the model saved in {path}: {e}") from e
-    state = load_tensors(path / "model.safetensors", "Model weights")
-    load_matching_state(model, state, path / "model.safetensors", "do not match its config.json",
-                        "the files come from different models.")
-    return model.to(device).eval()
+    return meta
+
+
+def load_checked_weights(model: GenerativeModel, path: Path, sha256: str | None, problem: str, advice: str) -> None:
+    """Load ``path/model.safetensors`` into ``model``: names and shapes must match, the bytes the recorded
+    SHA-256 (when there is one), and every floating tensor must be finite."""
+    weights = path / WEIGHTS
+    state, actual = read_tensors(weights, "Model weights")
+    check_matching_state(model, state, weights, problem, advice)
+    verify_sha256(weights, "Model weights", actual, sha256)
+    check_finite(state, weights, "Model weights")
+    model.load_state_dict(state)
 
 
 def init_weights_from(model: GenerativeModel, path: str | os.PathLike) -> Path:
@@ -60,16 +90,17 @@ def init_weights_from(model: GenerativeModel, path: str | os.PathLike) -> Path:
     be the same, tensor by tensor; the model type may differ where they share them (a vae's weights start an
     iwae). Returns the model directory the weights came from."""
     path = resolve_model_dir(path)
-    state = load_tensors(path / "model.safetensors", "Model weights")
-    load_matching_state(model, state, path / "model.safetensors", f"do not fit the {model.name} model of this run",
-                        "train.init_from needs a saved model with the same networks (same channels, blocks, "
-                        "latent_dim and image shape).")
+    meta = read_json(path / "config.json", "Model config")
+    load_checked_weights(model, path, recorded_sha256(meta, WEIGHTS, path / "config.json"),
+                         f"do not fit the {model.name} model of this run",
+                         "train.init_from needs a saved model with the same networks (same channels, blocks, "
+                         "latent_dim and image shape).")
     return path
 
 
-def load_matching_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Path, problem: str,
-                        advice: str) -> None:
-    """``model.load_state_dict(state)`` after checking every name and shape, with an error that lists them."""
+def check_matching_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Path, problem: str,
+                         advice: str) -> None:
+    """CheckpointError listing the names and shapes of ``state`` that do not fit ``model``."""
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
@@ -78,7 +109,6 @@ def load_matching_state(model: torch.nn.Module, state: dict[str, torch.Tensor], 
             f"Weights in {source} {problem} (missing {missing[:5]}, unexpected {unexpected[:5]}, "
             f"wrong shape {wrong[:5]}); {advice}"
         )
-    model.load_state_dict(state)
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:

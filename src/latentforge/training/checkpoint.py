@@ -1,7 +1,9 @@
 """Training checkpoints: a saved-model directory plus trainer.safetensors / trainer.json.
 
-The directory is written to a temporary sibling and swapped in, so a crash mid-write leaves the
-previous checkpoint whole. Optimiser state goes into safetensors (tensors) and JSON (everything else):
+The directory is written to a temporary sibling (``.model.XXXXXXXX``) and swapped in, so a crash mid-write
+leaves the previous checkpoint whole; a sibling left by a killed write is removed when training starts
+again (:func:`remove_stale_temp_dirs`, under the run lock). trainer.json records the SHA-256 of
+trainer.safetensors, checked on resume. Optimiser state goes into safetensors (tensors) and JSON (everything else):
 nothing is pickled. With weight averaging the saved model holds the averaged weights and
 trainer.safetensors also the raw ones the optimiser works on.
 """
@@ -9,6 +11,7 @@ trainer.safetensors also the raw ones the optimiser works on.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,8 +19,16 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
-from ..io import atomic_write_json, load_tensors, read_json, save_tensors
+from ..errors import CheckpointError, LatentforgeError, OutputError
+from ..io import (
+    atomic_write_json,
+    check_finite,
+    load_tensors,
+    read_json,
+    recorded_sha256,
+    save_tensors,
+    write_error,
+)
 from ..models import GenerativeModel, load_model, save_model
 
 
@@ -47,6 +58,31 @@ def optimizer_state_from_flat(tensors: dict[str, torch.Tensor], meta: dict, pref
 
 
 TRAINING_WEIGHTS = "training_weights."  # prefix of the raw weights in trainer.safetensors when averaging
+TRAINER_TENSORS = "trainer.safetensors"
+
+
+def _temp_prefix(path: Path) -> str:
+    """Name prefix of the temporary directories a checkpoint write at ``path`` makes beside it."""
+    return f".{path.name}."
+
+
+def _is_temp_dir_name(path: Path, name: str) -> bool:
+    """Whether ``name`` is one of those temporary directories: the prefix and mkdtemp's 8 random characters
+    (``.model.old``, the previous checkpoint kept during the swap, is not one)."""
+    return re.fullmatch(re.escape(_temp_prefix(path)) + r"[a-z0-9_]{8}", name) is not None
+
+
+def remove_stale_temp_dirs(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary directories that killed checkpoint writes at ``path`` left beside it; call it
+    only while holding the run lock (no other writer). Returns what was removed."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = [p for p in path.parent.iterdir()
+             if _is_temp_dir_name(path, p.name) and p.is_dir() and not p.is_symlink()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
 
 
 def write_checkpoint(path: str | os.PathLike, model: GenerativeModel, optimizers: dict[str, torch.optim.Optimizer],
@@ -57,8 +93,11 @@ def write_checkpoint(path: str | os.PathLike, model: GenerativeModel, optimizers
     ``training_model``: the raw weights when ``model`` holds an average of them (EMA).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
+    except OSError as e:
+        raise _checkpoint_write_error(path, e) from e
     try:
         save_model(model, tmp, training_info)
         tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
@@ -69,19 +108,37 @@ def write_checkpoint(path: str | os.PathLike, model: GenerativeModel, optimizers
             t, m = optimizer_state_to_flat(opt, f"optim.{name}")
             tensors.update(t)
             meta["optimizers"][name] = m
-        save_tensors(tmp / "trainer.safetensors", tensors)
+        meta["sha256"] = {TRAINER_TENSORS: save_tensors(tmp / TRAINER_TENSORS, tensors)}
         atomic_write_json(tmp / "trainer.json", meta)
-        old = path.with_name(f".{path.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(tmp, path)
+    except OSError as e:
+        raise _checkpoint_write_error(path, e) from e
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    """Replace the directory ``path`` by ``tmp``; the old one moves aside to ``.NAME.old`` for the moment
+    between the two renames (find_checkpoint falls back to it) and comes back if the second rename fails."""
+    old = path.with_name(f".{path.name}.old")
+    if path.exists():
+        if old.exists():  # a stale copy; when ``path`` is missing, ``old`` is the only checkpoint: kept
+            shutil.rmtree(old)
+        os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        if old.exists() and not path.exists():
+            os.replace(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _checkpoint_write_error(path: Path, e: OSError) -> OutputError:
+    reason = str(e) if isinstance(e, LatentforgeError) else str(write_error(path, e))
+    return OutputError(f"Could not write the checkpoint {path}; the previous checkpoint (if any) is kept. {reason}")
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path | None:
@@ -110,8 +167,13 @@ def read_checkpoint(path: str | os.PathLike, model: GenerativeModel,
             f"model being trained ({model.name}, {model.config_dict()}). Resume with the same settings or use a new --out."
         )
     model.load_state_dict(saved.state_dict())
-    meta = read_json(found / "trainer.json", "Trainer state")
-    tensors = load_tensors(found / "trainer.safetensors", "Trainer state")
+    meta = read_trainer_meta(found)
+    tensors = load_tensors(found / TRAINER_TENSORS, "Trainer state",
+                           sha256=recorded_sha256(meta, TRAINER_TENSORS, found / "trainer.json"))
+    check_finite(tensors, found / TRAINER_TENSORS, "Trainer state tensors")
+    if "rng.torch" not in tensors:
+        raise CheckpointError(f"{found / TRAINER_TENSORS} lacks the random state 'rng.torch'; it is corrupt. "
+                              "Restore the run from a copy or start a new one.")
     raw = {k[len(TRAINING_WEIGHTS):]: v for k, v in tensors.items() if k.startswith(TRAINING_WEIGHTS)}
     if (training_model is not None) != bool(raw):
         raise CheckpointError(
@@ -123,6 +185,22 @@ def read_checkpoint(path: str | os.PathLike, model: GenerativeModel,
     for name, opt in optimizers.items():
         if name not in meta.get("optimizers", {}):
             raise CheckpointError(f"{found} has no optimiser state for {name!r}; it was written by another trainer.")
-        opt.load_state_dict(optimizer_state_from_flat(tensors, meta["optimizers"][name], f"optim.{name}"))
+        try:
+            opt.load_state_dict(optimizer_state_from_flat(tensors, meta["optimizers"][name], f"optim.{name}"))
+        except (KeyError, ValueError, TypeError, AttributeError, RuntimeError) as e:
+            raise CheckpointError(f"The optimiser state {name!r} in {found} cannot be restored ({e}); it is corrupt "
+                                  "or from another version. Restore the run from a copy or start a new one.") from e
     torch.set_rng_state(tensors["rng.torch"])
+    return meta
+
+
+def read_trainer_meta(found: Path) -> dict[str, Any]:
+    """trainer.json of the checkpoint ``found``, with the entries resuming needs checked for type."""
+    record = found / "trainer.json"
+    meta = read_json(record, "Trainer state")
+    step = meta.get("step") if isinstance(meta, dict) else None
+    if (not isinstance(meta, dict) or isinstance(step, bool) or not isinstance(step, int) or step < 0
+            or not isinstance(meta.get("optimizers", {}), dict)):
+        raise CheckpointError(f"{record} is corrupt (it needs a step count and optimiser state). Restore the run "
+                              "from a copy or start a new one.")
     return meta
