@@ -19,8 +19,9 @@ from ..devices import resolve_device as _resolve_device
 from ..errors import TrainingError
 from ..metrics import evaluate_model
 from ..models import GenerativeModel, latent_of
-from .checkpoint import find_checkpoint, read_checkpoint, write_checkpoint
+from .checkpoint import find_checkpoint, read_checkpoint, remove_stale_temp_dirs, write_checkpoint
 from .config import TrainConfig
+from .lock import RunLock
 from .logging import MetricsLog, truncate_metrics
 
 
@@ -84,7 +85,15 @@ class Trainer:
         return x, (None if y is None else y.to(self.device, non_blocking=True))
 
     def fit(self, resume: bool = False) -> dict[str, float]:
-        """Train to the configured number of epochs (or ``max_steps``); returns the last test metrics."""
+        """Train to the configured number of epochs (or ``max_steps``); returns the last test metrics.
+
+        The run directory is locked for the whole call (a second trainer gets RunLockedError), and the
+        temporary directories of checkpoint writes killed in an earlier session are removed first."""
+        with RunLock(self.run_dir):
+            remove_stale_temp_dirs(self.checkpoint_dir)
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> dict[str, float]:
         cfg = self.config
         if resume:
             meta = read_checkpoint(self.checkpoint_dir, self.saved_model, self.optimizers,
