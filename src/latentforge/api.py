@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from . import __version__
 from .config import RunConfig, apply_overrides, load_run_config, run_config_from_dict
 from .data import ImageDataset, load_dataset
 from .errors import ConfigError
-from .io import atomic_write_bytes, read_json
+from .io import read_json
 from .jobs import generate, interpolate, reconstruct
 from .jobs.report import write_report
 from .metrics import evaluate_model
@@ -25,6 +24,8 @@ from .metrics.sample_quality import sample_quality
 from .models import GenerativeModel, build_model, get_model_class, load_model
 from .models.saving import init_weights_from, resolve_model_dir
 from .training import Trainer, read_metrics
+from .training.events import EventHandler
+from .training.run import check_run_dir, check_training_data, removed_if_unused
 
 
 @dataclasses.dataclass
@@ -86,31 +87,33 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
           data_dir: str | None = None, image_size: int | None = None, channels: int | None = None,
           model_config: dict[str, Any] | None = None, train_config: dict[str, Any] | None = None,
           config: str | os.PathLike | dict | RunConfig | None = None, overrides: dict[str, Any] | None = None,
-          resume: bool = False, report: bool = False, progress: bool = True) -> Run:
+          resume: bool = False, report: bool = False, progress: bool = True,
+          on_event: EventHandler | None = None) -> Run:
     """Train a model and return the :class:`Run`. Keyword arguments override ``config`` (YAML path or dict);
     ``overrides`` (dotted keys such as ``{"train.grad_clip": 50}``, the CLI's ``--set``) override both.
 
-    With ``resume=True`` and no ``config``, the run's own ``run.yaml`` is used, so training continues exactly.
+    With ``resume=True`` and no ``config``, the run's own ``run.yaml`` is used, so training continues exactly;
+    ``epochs`` (or ``train.max_steps``) may extend it, other changes to the recipe are refused. Nothing is
+    written before the run directory, the data, the model and the config have been checked. Progress
+    messages (start summary, a line per epoch, warnings) go to ``on_event(kind, info)``, by default to stderr
+    (see :mod:`latentforge.training.events`).
     """
-    if resume and out is not None and config is None and (Path(out) / "run.yaml").is_file():
-        config = Path(out) / "run.yaml"
-    extra = overrides or {}
-    overrides = {
-        "model.name": model, "data.name": data, "data.data_dir": data_dir, "data.image_size": image_size,
-        "data.channels": channels,
-        "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
-    }
-    overrides.update({f"model.{k}": v for k, v in (model_config or {}).items()})
-    overrides.update({f"train.{k}": v for k, v in (train_config or {}).items()})
-    overrides.update(extra)
-    run_config = build_run_config(config, overrides)
+    run_config = build_run_config(_train_config_source(out, config, resume), _train_overrides(
+        overrides, model_config, train_config, **{
+            "model.name": model, "data.name": data, "data.data_dir": data_dir, "data.image_size": image_size,
+            "data.channels": channels, "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
+            "train.seed": seed}))
     run_dir = Path(out) if out is not None else default_run_dir(run_config)
+    check_run_dir(run_dir, resume)
+    if resume and (run_dir / "run.yaml").is_file():
+        run_config.check_resume(build_run_config(run_dir / "run.yaml"), str(run_dir / "run.yaml"))
 
     train_data, test_data = load_data(run_config, "train"), load_data(run_config, "test")
+    check_training_data(train_data, test_data, _num_classes(run_config, train_data))
+    run_config.validate(train_data.shape)  # the model options against the real image shape
     net = _model_for(run_config, train_data)
     if run_config.train.init_from and not resume:
         init_weights_from(net, run_config.train.init_from)
-    run_dir.mkdir(parents=True, exist_ok=True)
     info = {
         "model": run_config.model_name,
         "data": dataclasses.asdict(run_config.data),
@@ -118,13 +121,12 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
         "test_images": len(test_data),
         "latentforge_version": __version__,
         "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
     }
-    trainer = Trainer(net, train_data, test_data, run_config.train, run_dir, run_info=info, progress=progress)
-    if not resume:
-        recipe = run_config.to_dict()
-        recipe["train"]["max_steps"] = 0  # a stop request, not part of the recipe: --resume continues past it
-        atomic_write_bytes(run_dir / "run.yaml", yaml.safe_dump(recipe, sort_keys=False).encode())
-    metrics = trainer.fit(resume=resume)
+    trainer = Trainer(net, train_data, test_data, run_config.train, run_dir, run_info=info, progress=progress,
+                      on_event=on_event, recipe=run_config.recipe())
+    with removed_if_unused(run_dir):
+        metrics = trainer.fit(resume=resume)
     trained = trainer.saved_model.to(memory_format=torch.contiguous_format).eval()
     run = Run(dir=run_dir, model=trained, config=run_config, metrics=metrics)
     if report:
@@ -132,20 +134,70 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
     return run
 
 
+def _train_config_source(out: str | os.PathLike | None, config: str | os.PathLike | dict | RunConfig | None,
+                         resume: bool) -> str | os.PathLike | dict | RunConfig | None:
+    """The config a run starts from: ``config``, or on resume without one the run's own run.yaml."""
+    if resume and out is not None and config is None and (Path(out) / "run.yaml").is_file():
+        return Path(out) / "run.yaml"
+    return config
+
+
+def _train_overrides(extra: dict[str, Any] | None, model_config: dict[str, Any] | None,
+                     train_config: dict[str, Any] | None, **named: Any) -> dict[str, Any]:
+    """Dotted overrides: the named arguments, then model_config/train_config, then ``extra`` (--set) win."""
+    overrides = dict(named)
+    overrides.update({f"model.{k}": v for k, v in (model_config or {}).items()})
+    overrides.update({f"train.{k}": v for k, v in (train_config or {}).items()})
+    overrides.update(extra or {})
+    return overrides
+
+
+def _num_classes(config: RunConfig, data: ImageDataset) -> int | None:
+    """The classes a class-conditional model will be built with (None for other models)."""
+    fields = {f.name: f for f in dataclasses.fields(get_model_class(config.model_name).config_class)}
+    if "num_classes" not in fields:
+        return None
+    return int(config.model_options.get("num_classes") or data.num_classes or fields["num_classes"].default)
+
+
 def write_run_report(run: Run, test_data: ImageDataset, out: str | os.PathLike | None = None) -> Path:
+    """The run's HTML report (``out``, by default ``<run>/report``): figures, curves, test metrics, how and when
+    it was trained (time, versions, images, learning rate, batch, device) and its configuration as YAML."""
+    record = training_record(run.model_dir) if (run.model_dir / "training.json").is_file() else {}
+    cfg = run.config.train
     info = {
         "model": run.config.model_name,
-        "model config": run.model.config_dict(),
+        "parameters": f"{run.model.trained_parameter_count():,}",
         "data": run.config.data.name,
-        "epochs": run.config.train.epochs,
-        "run directory": str(run.dir),
+        "images": f"{record.get('train_images', '?')} training, {record.get('test_images', len(test_data))} test",
+        "epochs": f"{record.get('epochs_completed', '?')} of {cfg.epochs} ({record.get('steps', '?')} steps)",
+        "training time": _duration(record.get("train_seconds")),
+        "learning rate": f"{cfg.lr:g} ({cfg.schedule}, {cfg.warmup_steps} warm-up steps)",
+        "batch size": cfg.batch_size,
+        "device": record.get("device", cfg.device),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "versions": f"latentforge {__version__}, torch {torch.__version__}, python {platform.python_version()}",
+        "report date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "run directory": str(run.dir),
     }
-    if getattr(run.model.config, "likelihood", None) == "bernoulli" and run.config.train.binarize == "none":
+    if getattr(run.model.config, "likelihood", None) == "bernoulli" and cfg.binarize == "none":
         info["note"] = ("Bernoulli likelihood on grey levels: the loss is a cross-entropy surrogate, not a likelihood "
                         "of 8-bit images. Train with --set train.binarize=dynamic for NLLs comparable to the literature.")
+    config = {"model": {"name": run.model.name, **run.model.config_dict()},
+              "data": dataclasses.asdict(run.config.data), "train": dataclasses.asdict(cfg)}
     return write_report(run.model, test_data, run.history, run.metrics, out or run.dir / "report",
-                        title=f"latentforge: {run.config.model_name} on {run.config.data.name}", info=info)
+                        title=f"latentforge: {run.config.model_name} on {run.config.data.name}", info=info,
+                        config=config)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel:

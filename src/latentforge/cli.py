@@ -1,57 +1,158 @@
-"""The command line: thin verbs over the Python API (``latentforge --help``)."""
+"""The command line: thin verbs over the Python API (``latentforge --help``).
+
+Exit codes: 0 done, 2 an error latentforge explains in one ``error:`` line (bad option, file or data),
+130 interrupted (Ctrl-C, SIGINT), 143 terminated (SIGTERM).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import signal
 import sys
-from pathlib import Path
+import threading
 
 import click
 
 from . import __version__
 from .errors import LatentforgeError
+from .validation import MAX_SEED
+
+STOPPED = "the last checkpoint is kept (continue with --resume)."
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the work stops the way Ctrl-C stops it (finally blocks run)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_as_exception():
+    """Turn SIGTERM into :class:`Terminated` while a verb runs (main thread only; the old handler returns)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class FriendlyGroup(click.Group):
-    """Prints latentforge's own errors as one clear line (exit code 2) instead of a traceback."""
+    """Prints latentforge's own errors, and OS errors such as a full disk, as one clear line (exit code 2)
+    instead of a traceback; Ctrl-C exits with 130 and SIGTERM with 143, saying what is kept. Anything else
+    is a bug and keeps its traceback."""
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with sigterm_as_exception():
+                return super().invoke(ctx)
         except LatentforgeError as e:
-            click.secho(f"error: {e}", fg="red", err=True)
-            sys.exit(2)
+            _fail(str(e))
+        except OSError as e:  # permission denied, disk full, ...: the user's to fix, not a bug
+            _fail(f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}")
         except KeyboardInterrupt:
-            click.echo("interrupted; the last checkpoint is kept (continue with --resume).", err=True)
+            click.echo(f"interrupted; {STOPPED}", err=True)
             sys.exit(130)
+        except Terminated:
+            click.echo(f"terminated (SIGTERM); {STOPPED}", err=True)
+            sys.exit(143)
 
 
-@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(2)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses NaN and infinities (which compare as in range)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+class ListingOption(click.Option):
+    """An option whose help ends with a list computed only when help is shown (listing models imports torch)."""
+
+    def __init__(self, *args, listing, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.listing, self.base_help = listing, self.help
+
+    def get_help_record(self, ctx):
+        self.help = f"{self.base_help} {self.listing()}"
+        return super().get_help_record(ctx)
+
+
+def _models_listing() -> str:
+    from .models import available_models
+
+    return f"Registered: {', '.join(available_models())}."
+
+
+def _presets_listing() -> str:
+    from .config import available_presets
+
+    return f"Presets: {', '.join(available_presets())}."
+
+
+POSITIVE = click.IntRange(min=1)
+SEED = click.IntRange(0, MAX_SEED)
+DEVICE_HELP = "Where to run: auto (a GPU when there is one), cpu, cuda, cuda:N or mps."
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="latentforge")
 def main() -> None:
-    """latentforge: train autoencoders, VAEs and GANs on images, and use them to generate and reconstruct."""
+    """latentforge: train autoencoders, VAEs and GANs on images, and use them to generate and reconstruct.
+
+    Exit codes: 0 done, 2 error (one line starting with "error:"), 130 interrupted, 143 terminated.
+    """
 
 
 def _echo_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
+def _finite_figures(figures: dict) -> dict:
+    """The figures with NaN/inf as null (valid JSON), and a warning on stderr naming those figures."""
+    from .metrics.evaluation import non_finite_to_none
+
+    cleaned, bad = non_finite_to_none(figures)
+    if bad:
+        click.secho(f"warning: {', '.join(bad)} not finite (written as null): the model gives NaN or infinite "
+                    "values on these images, e.g. from NaN weights or an overflow; check its training.",
+                    fg="yellow", err=True)
+    return cleaned
+
+
 @main.command()
-@click.option("--config", "config_path", help="YAML run config, or a preset name (see configs/).")
-@click.option("--model", help="Model name, e.g. vae or ae.")
+@click.option("--config", "config_path", cls=ListingOption, listing=_presets_listing,
+              help="YAML run config file, or a preset name.")
+@click.option("--model", cls=ListingOption, listing=_models_listing, help="Model name (default: vae).")
 @click.option("--data", help="Dataset: mnist-5k (default), mnist, fashion-mnist, digits, folder:PATH, npz:PATH.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding the canonical dataset files.")
-@click.option("--image-size", type=int, help="Resize images to this square size (multiple of 4).")
+@click.option("--image-size", type=click.IntRange(min=4), help="Resize images to this square size (multiple of 4).")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Force grayscale (1) or RGB (3).")
-@click.option("--epochs", type=int)
-@click.option("--batch-size", type=int)
-@click.option("--lr", type=float, help="Peak learning rate (Adam).")
-@click.option("--seed", type=int)
-@click.option("--latent-dim", type=int)
-@click.option("--beta", type=float, help="KL weight for VAEs (1 = ELBO).")
-@click.option("--likelihood", type=click.Choice(["bernoulli", "logistic", "gaussian"]), help="Pixel likelihood.")
-@click.option("--max-steps", type=int, help="Stop (with a checkpoint) after this many steps in total.")
-@click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
+@click.option("--epochs", type=POSITIVE, help="Passes over the training data (default: the config's).")
+@click.option("--batch-size", type=POSITIVE, help="Images per step (default: the config's).")
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Peak learning rate (Adam).")
+@click.option("--seed", type=SEED, help="Seed of the initial weights and data order.")
+@click.option("--latent-dim", type=POSITIVE, help="Latent dimensions.")
+@click.option("--beta", type=FiniteFloat(min=0), help="KL weight for VAEs (1 = ELBO).")
+@click.option("--likelihood", type=click.Choice(["bernoulli", "logistic", "gaussian"]),
+              help="Pixel likelihood (default: what suits the data).")
+@click.option("--max-steps", type=POSITIVE, help="Stop (with a checkpoint) after this many steps in total.")
+@click.option("--device", help=f"{DEVICE_HELP} [default: auto]")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any config value, e.g. --set train.grad_clip=50.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<model>-<data>-<time>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
@@ -59,8 +160,10 @@ def _echo_json(obj) -> None:
               help="Start from the weights of this saved model or run (fine-tuning; same networks).")
 @click.option("--report", is_flag=True, help="Write report/report.html with samples, reconstructions and curves.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the final figures as JSON on stdout (messages go "
+              "to stderr), e.g. to pipe into jq.")
 def train(config_path, model, data, data_dir, image_size, channels, epochs, batch_size, lr, seed, latent_dim, beta,
-          likelihood, max_steps, device, sets, out, resume, init_from, report, progress) -> None:
+          likelihood, max_steps, device, sets, out, resume, init_from, report, progress, as_json) -> None:
     """Train a model; the saved model lands in OUT/model."""
     from .api import train as api_train
     from .config import parse_set_option
@@ -68,113 +171,135 @@ def train(config_path, model, data, data_dir, image_size, channels, epochs, batc
     flags = {"model.latent_dim": latent_dim, "model.beta": beta, "model.likelihood": likelihood,
              "train.max_steps": max_steps, "train.device": device, "train.init_from": init_from}
     overrides = {**flags, **dict(parse_set_option(s) for s in sets)}  # --set wins over the named flags
-    run = api_train(
-        model=model, data=data, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, data_dir=data_dir,
-        image_size=image_size, channels=None if channels is None else int(channels), config=config_path,
-        overrides=overrides, resume=resume, report=report, progress=progress,
-    )
-    click.echo(f"saved model: {run.model_dir}")
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        run = api_train(
+            model=model, data=data, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, data_dir=data_dir,
+            image_size=image_size, channels=None if channels is None else int(channels), config=config_path,
+            overrides=overrides, resume=resume, report=report, progress=progress,
+        )
+    click.echo(f"saved model: {run.model_dir}", err=as_json)
     if run.report:
-        click.echo(f"report: {run.report}")
-    _echo_json(run.metrics)
+        click.echo(f"report: {run.report}", err=as_json)
+    _echo_json(_finite_figures(run.metrics))
+
+
+def _device_option(command):
+    return click.option("--device", default="auto", help=DEVICE_HELP)(command)
 
 
 @main.command()
 @click.argument("model_path", type=click.Path(exists=True))
-@click.option("-n", "n", type=int, default=64, show_default=True, help="Number of images.")
-@click.option("-o", "--out", type=click.Path(dir_okay=False), default="samples.png", show_default=True, help="PNG grid.")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="Scale of the prior noise.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--nrow", type=int, help="Images per row (default: square).")
-@click.option("--scale", type=int, default=1, show_default=True, help="Upscale the grid by this integer factor.")
-@click.option("--label", type=int, help="Class to generate (class-conditional models such as cvae and cgan).")
-def sample(model_path, n, out, temperature, seed, nrow, scale, label) -> None:
-    """Generate N images from a saved model into a PNG grid."""
-    import torch
+@click.option("-n", "n", type=POSITIVE, default=64, help="Number of images.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default="samples.png",
+              help="Grid image file; the extension picks the format (.png, .jpg, .webp, .bmp, .tif).")
+@click.option("--temperature", type=FiniteFloat(min=0), default=1.0,
+              help="Scale of the prior noise, a finite number ≥ 0 (0 gives the prior's mode).")
+@click.option("--seed", type=SEED, default=0, help="Seed of the prior noise; the same seed gives the same images.")
+@click.option("--nrow", type=POSITIVE, help="Images per row (default: a square grid).")
+@click.option("--scale", type=POSITIVE, default=1, help="Upscale the grid by this integer factor.")
+@click.option("--label", type=click.IntRange(min=0),
+              help="Class to generate (class-conditional models such as cvae and cgan only).")
+@_device_option
+def sample(model_path, n, out, temperature, seed, nrow, scale, label, device) -> None:
+    """Generate N images from a saved model into a grid image."""
+    from .api import check_grid_output, load, write_grid
+    from .api import sample as api_sample
 
-    from .api import load, sample as api_sample
-    from .data import save_grid
-
-    labels = None if label is None else torch.full((n,), label, dtype=torch.long)
-    images = api_sample(load(model_path), n, labels=labels, temperature=temperature, seed=seed)
-    click.echo(f"wrote {save_grid(images, out, nrow=nrow, scale=scale)} ({n} images)")
+    model = load(model_path, device=device)
+    check_grid_output(out, n, model.image_shape, nrow, scale)  # a bad -o or a huge grid fails before the work
+    images = api_sample(model, n, labels=label, temperature=temperature, seed=seed)
+    click.echo(f"wrote {write_grid(images, out, nrow=nrow, scale=scale)} ({n} images)")
 
 
 @main.command()
 @click.argument("model_path", type=click.Path(exists=True))
 @click.argument("images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", help="Take images from this dataset instead of files (default: the training data).")
-@click.option("--data-dir", type=click.Path(file_okay=False))
-@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
-@click.option("-n", "n", type=int, default=16, show_default=True, help="How many dataset images.")
-@click.option("-o", "--out", type=click.Path(dir_okay=False), default="reconstructions.png", show_default=True)
-@click.option("--scale", type=int, default=1, show_default=True)
-def reconstruct(model_path, images, data, data_dir, split, n, out, scale) -> None:
-    """Reconstruct image files (or dataset images): originals above reconstructions in a PNG; errors as JSON."""
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding the canonical dataset files.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", help="Dataset split to take images from.")
+@click.option("-n", "n", type=POSITIVE, default=16, help="How many dataset images (the first N of the split).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default="reconstructions.png",
+              help="Grid image file; the extension picks the format (.png, .jpg, .webp, .bmp, .tif).")
+@click.option("--nrow", type=POSITIVE, help="Images per row: rows of originals alternate with their reconstructions "
+              "(default: all in one row).")
+@click.option("--scale", type=POSITIVE, default=1, help="Upscale the grid by this integer factor.")
+@_device_option
+def reconstruct(model_path, images, data, data_dir, split, n, out, nrow, scale, device) -> None:
+    """Reconstruct image files (or dataset images): originals above reconstructions in a grid; errors as JSON."""
     import torch
 
-    from .api import load, reconstruct as api_reconstruct, training_data_config
-    from .data import load_dataset, read_image, save_grid
+    from .api import (
+        check_image_output,
+        comparison_grid,
+        dataset_images,
+        load,
+        write_grid,
+    )
+    from .api import reconstruct as api_reconstruct
+    from .data import read_image
 
-    model = load(model_path)
+    model = load(model_path, device=device)
+    check_image_output(out)  # a bad -o fails before the work
     c, h, _ = model.image_shape
     if images:
         x = torch.stack([read_image(p, size=h, channels=c) for p in images]).float() / 255
     else:
-        spec = training_data_config(model_path)
-        name = data or spec.get("name")
-        if not name:
-            raise click.UsageError("give image files or --data")
-        ds = load_dataset(name, split, data_dir=data_dir or spec.get("data_dir"), image_size=h, channels=c)
-        x = ds.images[:n].float() / 255
+        x = dataset_images(model, data, split=split, n=n, data_dir=data_dir)
     recon, err = api_reconstruct(model, x)
-    save_grid(torch.cat([x, recon]), out, nrow=x.shape[0], scale=scale)
-    _echo_json({"out": out, "images": x.shape[0], "mse": float(err["mse"].mean()), "psnr": float(err["psnr"].mean())})
+    grid, per_row = comparison_grid(x, recon, nrow)
+    write_grid(grid, out, nrow=per_row, scale=scale)
+    _echo_json(_finite_figures({"out": out, "images": x.shape[0], "mse": float(err["mse"].mean()),
+                                "psnr": float(err["psnr"].mean())}))
 
 
 @main.command()
 @click.argument("model_path", type=click.Path(exists=True))
 @click.option("--data", help="Dataset (default: the one the model was trained on).")
-@click.option("--data-dir", type=click.Path(file_okay=False))
-@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
-@click.option("--max-images", type=int, help="Evaluate on the first N images only.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Also write the JSON here.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding the canonical dataset files.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", help="Dataset split to evaluate on.")
+@click.option("--max-images", type=POSITIVE, help="Evaluate on the first N images only (default: the whole split).")
+@click.option("--seed", type=SEED, default=0, help="Seed of the evaluation (binarisation, samples).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Also write the JSON to this file.")
 @click.option("--fid", is_flag=True, help="Also sample quality: fid-lenet, kid-lenet, precision/recall, fid_floor.")
-@click.option("-n", "--samples", type=int, default=10000, show_default=True, help="Generated images for --fid.")
+@click.option("-n", "--samples", type=click.IntRange(min=2), default=10000, help="Generated images for --fid.")
 @click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False),
               help="FID Inception-v3 weights (.safetensors): standard fid-inception instead of fid-lenet.")
 @click.option("--nll", is_flag=True, help="Also the importance-sampled NLL (VAE family; slow: k passes per image).")
-@click.option("--k", type=int, default=1000, show_default=True, help="Importance samples per image for --nll.")
-def evaluate(model_path, data, data_dir, split, max_images, seed, out, fid, samples, inception_weights, nll, k) -> None:
+@click.option("--k", type=POSITIVE, default=1000, help="Importance samples per image for --nll.")
+@_device_option
+@click.option("--progress/--no-progress", default=None, show_default="on a terminal",
+              help="Show progress bars on stderr.")
+def evaluate(model_path, data, data_dir, split, max_images, seed, out, fid, samples, inception_weights, nll, k,
+             device, progress) -> None:
     """Test-split loss/ELBO (nats/image, bits/dim), reconstruction MSE/PSNR; with --fid FID/KID/PR and with
-    --nll the importance-sampled NLL; as JSON."""
+    --nll the importance-sampled NLL; as JSON (a figure that is not finite is null, with a warning)."""
+    from .api import check_output_target, write_json
     from .api import evaluate as api_evaluate
-    from .io import atomic_write_json
 
+    if out is not None:
+        check_output_target(out)  # before the long passes
     result = api_evaluate(model_path, data, split=split, data_dir=data_dir, max_images=max_images, seed=seed,
                           fid=fid or inception_weights is not None, samples=samples, inception_weights=inception_weights,
-                          nll=nll, k=k)
-    if out:
-        atomic_write_json(out, result)
+                          nll=nll, k=k, device=device, progress=sys.stderr.isatty() if progress is None else progress)
+    result = _finite_figures(result)
+    if out is not None:
+        write_json(out, result)
     _echo_json(result)
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
-@click.option("--epochs", type=int, help="Override the demo preset's epochs.")
-@click.option("--progress/--no-progress", default=True)
+@click.option("--out", type=click.Path(file_okay=False), default="runs/demo",
+              help="Run folder: empty, new, or a previous demo run (whose outputs are replaced).")
+@click.option("--epochs", type=POSITIVE, help="Override the demo preset's epochs.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def demo(out, epochs, progress) -> None:
     """Train the demo VAE on the bundled MNIST digits and write OUT/report/report.html."""
-    import shutil
     import time
 
-    from .api import train as api_train
+    from .api import demo as api_demo
 
-    if Path(out, "model").exists():
-        shutil.rmtree(Path(out))  # the demo always starts fresh
     start = time.perf_counter()
-    run = api_train(config="demo", out=out, epochs=epochs, report=True, progress=progress)
+    run = api_demo(out, epochs=epochs, progress=progress)
     click.echo(f"demo finished in {time.perf_counter() - start:.0f} s; test PSNR {run.metrics.get('psnr', float('nan')):.2f} dB, "
                f"-ELBO {run.metrics.get('loss', float('nan')):.1f} nats/image")
     click.echo(f"open the report: {run.report}")

@@ -50,6 +50,36 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"model": dict(self.model), "data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.train)}
 
+    def recipe(self) -> dict[str, Any]:
+        """What run.yaml records: the config without ``max_steps``, a stop request that --resume continues past."""
+        recipe = self.to_dict()
+        recipe["train"]["max_steps"] = 0
+        return recipe
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting as a flat ``section.key`` mapping, the model's defaults filled in."""
+        cls = get_model_class(self.model_name)
+        model = dataclasses.asdict(config_from_dict(cls.config_class, {**self.model_options, "image_shape": None},
+                                                    where=f"model ({self.model_name})"))
+        model.pop("image_shape")
+        sections = {"model": {"name": self.model_name, **model}, "data": dataclasses.asdict(self.data),
+                    "train": dataclasses.asdict(self.train)}
+        return {f"{section}.{key}": value for section, values in sections.items() for key, value in values.items()}
+
+    def check_resume(self, recorded: RunConfig, where: str) -> None:
+        """Refuse to resume the run recorded in ``where`` (its run.yaml) with another recipe: only the
+        settings in RESUMABLE may change (a longer run, another device, other logging)."""
+        old, new = recorded.settings(), self.settings()
+        refused = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE)
+        if refused:
+            changes = "; ".join(f"{k}: {old.get(k)!r} → {new.get(k)!r}" for k in refused)
+            raise ConfigError(
+                f"--resume continues the run recorded in {where} with its own recipe, but this call changes it "
+                f"({changes}). On resume only {', '.join(sorted(RESUMABLE))} may change. Drop those settings to "
+                "continue the run, or train a new run with another --out (train.init_from starts it from this "
+                "run's weights)."
+            )
+
     def validate(self, image_shape: tuple[int, int, int] | None = None) -> None:
         """Check every section. Without ``image_shape`` (the data not loaded yet) the model options are
         checked alone; rules that depend on the image size (an hvae's latent scales) wait for the real shape."""
@@ -61,6 +91,12 @@ class RunConfig:
 
 
 SECTIONS = ("model", "data", "train")
+
+# What --resume may change: how long the run goes on, where it computes and how it logs; not what it learns.
+RESUMABLE = frozenset({
+    "train.epochs", "train.max_steps", "train.device", "train.threads", "train.eval_every", "train.eval_batch_size",
+    "train.checkpoint_every", "train.log_every", "train.init_from", "data.data_dir",
+})
 
 
 def run_config_from_dict(values: dict[str, Any] | None) -> RunConfig:

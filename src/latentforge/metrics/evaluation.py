@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from ..data import ImageDataset, iterate_batches
 from ..models.base import GenerativeModel, latent_of, seeded_eval
+from ..validation import at_least, check_value
 from .reconstruction import mse_per_image, psnr
 
 
@@ -47,16 +50,22 @@ def evaluation_batches(dataset: ImageDataset, batch_size: int, device: torch.dev
 @torch.no_grad()
 def evaluate_model(model: GenerativeModel, dataset: ImageDataset, *, batch_size: int = 500, seed: int = 0,
                    max_images: int | None = None, channels_last: bool = False,
-                   binarize: bool = False) -> dict[str, float]:
+                   binarize: bool = False, progress: bool = False) -> dict[str, float]:
     """Mean of the model's per-image figures over the split, plus reconstruction MSE and PSNR.
 
     Runs under its own RNG seed so results are repeatable and training randomness is untouched.
     Likelihood figures are in nats per image; ``bits_per_dim`` converts the loss (−ELBO for a VAE).
-    ``binarize``: see :func:`evaluation_batches` (the dynamically-binarised MNIST protocol).
+    ``binarize``: see :func:`evaluation_batches` (the dynamically-binarised MNIST protocol). ``progress``
+    shows a bar on stderr.
     """
+    if max_images is not None:
+        check_value("max_images", max_images, int, at_least(1))
+    check_value("batch_size", batch_size, int, at_least(1))
     sums: dict[str, float] = defaultdict(float)
     count = 0
-    with seeded_eval(model, seed) as device:
+    total = len(dataset) if max_images is None else min(max_images, len(dataset))
+    with seeded_eval(model, seed) as device, tqdm(total=total, desc="evaluate", unit="img", disable=not progress,
+                                                   dynamic_ncols=True, leave=False) as bar:
         for x, y in evaluation_batches(dataset, batch_size, device, seed=seed, max_images=max_images,
                                        binarize=binarize, channels_last=channels_last):
             for key, values in model.evaluate_batch((x, y)).items():
@@ -66,8 +75,28 @@ def evaluate_model(model: GenerativeModel, dataset: ImageDataset, *, batch_size:
                 sums["mse"] += float(mse_per_image(rec, x).double().sum())
                 sums["psnr"] += float(psnr(rec, x).double().sum())
             count += x.shape[0]
+            bar.update(x.shape[0])
     result = {key: value / count for key, value in sums.items()}
     if "loss" in result:
         result["bits_per_dim"] = result["loss"] / (math.prod(dataset.shape) * math.log(2))
     result["images"] = count
     return result
+
+
+def non_finite_to_none(figures: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``figures`` with every NaN or infinite number (nested in lists and dicts too) replaced by None, which
+    JSON writes as null, and the names of the figures that held one."""
+    bad: list[str] = []
+
+    def clean(value: Any, name: str) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            bad.append(name)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{name}.{k}" if name else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, name) for v in value]
+        return value
+
+    cleaned = clean(figures, "")
+    return cleaned, sorted(set(bad))

@@ -11,18 +11,25 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+import yaml
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset, iterate_batches, num_batches
 from ..devices import resolve_device as _resolve_device
 from ..errors import TrainingError
+from ..io import atomic_write_bytes
 from ..metrics import evaluate_model
 from ..models import GenerativeModel, latent_of
 from .checkpoint import find_checkpoint, read_checkpoint, remove_stale_temp_dirs, write_checkpoint
 from .config import TrainConfig
+from .events import EventHandler, print_event
 from .lock import RunLock
 from .logging import MetricsLog, truncate_metrics
+
+# Posterior collapse: a VAE whose training KL stays below this many nats per image over a whole epoch (after
+# any KL warm-up) encodes next to nothing about its input.
+COLLAPSE_KL = 0.1
 
 
 def resolve_device(name: str) -> torch.device:
@@ -33,12 +40,15 @@ class Trainer:
     """Trains ``model`` on ``train_data``, evaluating on ``test_data``; everything lands in ``run_dir``.
 
     ``run_dir/model`` is both the saved model and the resumable checkpoint; ``run_dir/metrics.jsonl``
-    holds one record per logged step and per evaluation.
+    holds one record per logged step and per evaluation. ``recipe`` (the run config as plain values) is
+    written to ``run_dir/run.yaml`` once the run directory is known to be free (or resumable). Messages (a
+    start summary, a line per epoch, warnings) go to ``on_event(kind, info)``; by default to stderr.
     """
 
     def __init__(self, model: GenerativeModel, train_data: ImageDataset, test_data: ImageDataset | None,
                  config: TrainConfig, run_dir: str | Path, *, run_info: dict[str, Any] | None = None,
-                 progress: bool = True, on_log: Callable[[str, dict], None] | None = None):
+                 progress: bool = True, on_log: Callable[[str, dict], None] | None = None,
+                 on_event: EventHandler | None = None, recipe: dict[str, Any] | None = None):
         config.validate()
         self.config = config
         self.device = resolve_device(config.device)
@@ -54,6 +64,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.run_info = run_info or {}
         self.progress, self.on_log = progress, on_log
+        self.on_event = on_event or print_event
+        self.recipe = recipe
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.base_lrs: dict[str, float] = {}
         for player in model.players:
@@ -66,6 +78,7 @@ class Trainer:
         self.total_steps = config.epochs * self.steps_per_epoch
         self.step = 0
         self.last_eval: dict[str, float] = {}
+        self.last_train: dict[str, float] = {}  # mean training figures of the last (possibly partial) epoch
         self._seconds_before = 0.0  # training wall seconds of earlier sessions of this run (resume)
         self._session_start = time.perf_counter()
 
@@ -110,13 +123,40 @@ class Trainer:
             )
         else:
             torch.manual_seed(cfg.seed)
+        self._write_recipe()
+        self.on_event("start", self._start_summary())
         log = MetricsLog(self.run_dir / "metrics.jsonl")
         self._session_start = time.perf_counter()
         try:
             self._loop(log)
         finally:
             log.close()
-        return self.last_eval
+        return self._result()
+
+    def _write_recipe(self) -> None:
+        if self.recipe is not None:
+            atomic_write_bytes(self.run_dir / "run.yaml", yaml.safe_dump(self.recipe, sort_keys=False).encode())
+
+    def _start_summary(self) -> dict[str, Any]:
+        cfg, model = self.config, self.model
+        return {
+            "model": model.name, "parameters": model.trained_parameter_count(),
+            "likelihood": getattr(model.config, "likelihood", None),
+            "train_images": len(self.train_data), "test_images": len(self.test_data or ()),
+            "device": str(self.device), "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "steps": self.total_steps, "start_step": self.step, "max_steps": cfg.max_steps,
+        }
+
+    @property
+    def stopped_before_end(self) -> bool:
+        return self.step < self.total_steps
+
+    def _result(self) -> dict[str, Any]:
+        """The last test figures; a run stopped before its end adds its last training figures and step."""
+        if not self.stopped_before_end:
+            return self.last_eval
+        train = {f"train_{k}": v for k, v in self.last_train.items() if not k.endswith("grad_norm")}
+        return {**self.last_eval, **train, "step": self.step, "total_steps": self.total_steps}
 
     def _loop(self, log: MetricsLog) -> None:
         cfg, spe = self.config, self.steps_per_epoch
@@ -127,9 +167,8 @@ class Trainer:
             bar = tqdm(total=spe, initial=start, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress,
                        unit="batch", dynamic_ncols=True, leave=False,
                        mininterval=0.1 if sys.stderr.isatty() else 15.0)  # logs get a line every 15 s, not every step
-            sums: dict[str, float] = defaultdict(float)
-            counts: dict[str, int] = defaultdict(int)  # per key: a player may skip steps (n_critic)
-            tick, images_since = time.perf_counter(), 0
+            window, epoch_parts = RunningMeans(), RunningMeans()  # since the last record; over the epoch
+            tick, images_since, epoch_start = time.perf_counter(), 0, time.perf_counter()
             for x, y in iterate_batches(self.train_data, cfg.batch_size, shuffle=True, seed=cfg.seed,
                                         epoch=epoch, start_batch=start):
                 if cfg.max_steps and self.step >= cfg.max_steps:
@@ -138,41 +177,61 @@ class Trainer:
                 if cfg.binarize == "dynamic":
                     x = torch.bernoulli(x)  # a fresh binarisation every time an image is seen
                 parts = self._train_step(*self._batch_to_device(x, y))
-                for key, value in parts.items():
-                    sums[key] += value
-                    counts[key] += 1
+                window.add(parts)
+                epoch_parts.add(parts)
                 images_since += x.shape[0]
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step % spe == 0:
                     elapsed = time.perf_counter() - tick
-                    record = {k: v / counts[k] for k, v in sums.items()}
+                    record = window.means()
                     record.update(epoch=epoch + 1, images_per_s=images_since / max(elapsed, 1e-9), **self._learning_rates())
                     log.write("train", self.step, record)
                     losses = {k: f"{v:.3g}" for k, v in record.items() if k.endswith("loss")}
                     bar.set_postfix(**losses, img_s=f"{record['images_per_s']:.0f}")
-                    sums.clear()
-                    counts.clear()
+                    window = RunningMeans()
                     tick, images_since = time.perf_counter(), 0
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step % spe:
                     self._checkpoint(epoch)
             bar.close()
+            if epoch_parts:
+                self.last_train = epoch_parts.means()
             if stopped_early:
                 break
+            if start == 0:  # a whole epoch was seen in this session
+                self._check_collapse(epoch, log)
             last_epoch = epoch + 1 == cfg.epochs
-            if self.test_data is not None and (last_epoch or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)):
+            evaluated = self.test_data is not None and (
+                last_epoch or bool(cfg.eval_every and (epoch + 1) % cfg.eval_every == 0))
+            if evaluated:
                 self.last_eval = self._evaluate()
                 seconds = round(self.train_seconds, 2)
                 log.write("eval", self.step, {"epoch": epoch + 1, "split": "test", "train_seconds": seconds,
                                               **self.last_eval})
                 if self.on_log:
                     self.on_log("eval", {"epoch": epoch + 1, "train_seconds": seconds, **self.last_eval})
+            self.on_event("epoch", {"epoch": epoch + 1, "epochs": cfg.epochs, "step": self.step,
+                                    "train": self.last_train, "test": self.last_eval if evaluated else {},
+                                    "seconds": time.perf_counter() - epoch_start})
             if last_epoch:
                 self._finalize()
             self._checkpoint(epoch + 1 if self.step % spe == 0 else epoch)
             if cfg.max_steps and self.step >= cfg.max_steps:
-                return
+                break
         if stopped_early:
             self._checkpoint(self.step // spe)
+        if self.stopped_before_end:
+            self.on_event("stopped", {"step": self.step, "total_steps": self.total_steps, "train": self.last_train,
+                                      "test": self.last_eval, "checkpoint": str(self.checkpoint_dir)})
+
+    def _check_collapse(self, epoch: int, log: MetricsLog) -> None:
+        """Warn (a message and a metrics record) when a VAE's KL stayed near zero over a whole epoch."""
+        kl = next((v for k, v in self.last_train.items() if k == "kl" or k.endswith("_kl")), None)
+        warmup = getattr(self.model.config, "kl_warmup_steps", 0)
+        if kl is None or kl >= COLLAPSE_KL or epoch * self.steps_per_epoch < warmup:
+            return
+        info = {"warning": "posterior_collapse", "epoch": epoch + 1, "kl": kl}
+        log.write("warning", self.step, info)
+        self.on_event("warning", info)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, float]:
         cfg = self.config
@@ -257,3 +316,22 @@ class Trainer:
                          {"step": self.step, "epoch": epochs_done, "last_eval": self.last_eval,
                           "train_seconds": training_info["train_seconds"]}, training_info,
                          training_model=None if self.ema is None else self.model)
+
+
+class RunningMeans:
+    """Means of training figures over some steps, per key (a player may skip steps, e.g. n_critic)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def add(self, parts: dict[str, float]) -> None:
+        for key, value in parts.items():
+            self.sums[key] += value
+            self.counts[key] += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def means(self) -> dict[str, float]:
+        return {key: value / self.counts[key] for key, value in self.sums.items()}
