@@ -28,6 +28,9 @@ _WRITE_ADVICE = {
     errno.EACCES: "permission denied; choose a folder you can write to",
     errno.EPERM: "permission denied; choose a folder you can write to",
     errno.EROFS: "the file system is read-only; choose a writable folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+    errno.EEXIST: "a file of that name is in the way of the folder; choose another path",
+    errno.ENAMETOOLONG: "the name is too long; choose a shorter one",
 }
 
 
@@ -45,8 +48,9 @@ def check_writable_target(path: str | os.PathLike) -> Path:
     path = Path(path)
     try:
         mode = os.stat(path).st_mode  # follows a symlink: its target is what the user means
-    except FileNotFoundError:
-        return path  # absent (or a dangling symlink, which the rename replaces): nothing to lose
+    except (FileNotFoundError, NotADirectoryError):
+        return path  # absent (or a dangling symlink, which the rename replaces): nothing to lose; a missing
+        # or blocked folder is reported when it is created
     except OSError as e:
         raise write_error(path, e) from e
     if not stat.S_ISREG(mode):
