@@ -37,6 +37,7 @@ from ..io import atomic_write_json, load_tensors, read_json, save_tensors
 
 FORMAT = 1
 EXTRACTORS = ("lenet",)
+MIN_IMAGES_PER_CLASS = 10  # training images each class needs before the classifier can learn it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +176,51 @@ def _num_classes(dataset: ImageDataset) -> int:
             "none. Use a labelled dataset, or standard Inception features (--inception-weights PATH)."
         )
     return max(int(dataset.num_classes or 0), int(dataset.labels.max()) + 1)
+
+
+def check_classifier_data(train: ImageDataset, test: ImageDataset) -> None:
+    """Refuse data the classifier cannot learn a meaningful feature space from, before any long pass:
+    labels in both splits, at least 2 classes, MIN_IMAGES_PER_CLASS training images per class, test images."""
+    if len(train) == 0:
+        raise DataError(f"The training split of {train.name!r} holds no images; the lenet extractor is trained on it.")
+    num_classes = _num_classes(train)
+    if len(test) == 0 or test.labels is None:
+        raise DataError(f"The test split of {test.name!r} {'holds no images' if len(test) == 0 else 'has no labels'}; "
+                        "the lenet extractor's accuracy is measured on it, so FID/KID cannot be trusted without it.")
+    counts = torch.bincount(train.labels, minlength=num_classes)
+    present = int((counts > 0).sum())
+    if present < 2:
+        raise DataError(f"{train.name!r} has {present} class in its training labels; the lenet feature extractor is "
+                        "a classifier and needs at least 2. Use a labelled dataset with several classes, or standard "
+                        "Inception features (--inception-weights PATH).")
+    few = [(c, int(n)) for c, n in enumerate(counts.tolist()) if 0 < n < MIN_IMAGES_PER_CLASS]
+    if few:
+        shown = ", ".join(f"class {c}: {n}" for c, n in few[:5]) + (" …" if len(few) > 5 else "")
+        raise DataError(f"Too few training images per class in {train.name!r} ({shown}) for the lenet feature "
+                        f"extractor: it needs at least {MIN_IMAGES_PER_CLASS} per class. Use more labelled images, or "
+                        "standard Inception features (--inception-weights PATH).")
+
+
+def required_accuracy(num_classes: int) -> float:
+    """The test accuracy below which a classifier's features are not trusted for FID/KID/precision/recall:
+    halfway between chance (1/K) and perfect, so 0.75 for 2 classes and 0.55 for 10."""
+    return 0.5 * (1 + 1 / max(1, num_classes))
+
+
+def check_extractor_accuracy(extractor: LeNetExtractor) -> None:
+    """Refuse an extractor whose classifier barely beats chance: its feature space says little about the images,
+    and FID, KID, precision and recall in it would be figures without meaning."""
+    num_classes = int(extractor.info.get("num_classes") or 0)
+    accuracy, needed = extractor.accuracy, required_accuracy(num_classes)
+    if accuracy is None or not accuracy >= needed:
+        shown = "unknown" if accuracy is None else f"{accuracy:.1%}"
+        raise DataError(
+            f"The lenet feature extractor for {extractor.info.get('dataset')!r} reaches only {shown} test accuracy "
+            f"on its {num_classes} classes (chance {1 / max(1, num_classes):.1%}; at least {needed:.1%} is needed), so "
+            "sample-quality figures in its feature space would mean nothing; they are not reported. The labels may "
+            "not describe the images, or there are too few images: use a larger labelled dataset, or standard "
+            "Inception features (--inception-weights PATH)."
+        )
 
 
 def _warmup_cosine(step: int, total: int) -> float:
@@ -343,6 +389,7 @@ def get_extractor(dataset: str, image_shape: tuple[int, ...], *, extractor: str 
         test = load_dataset(dataset, "test", data_dir=data_dir, image_size=h, channels=c)
     if train.shape != (c, h, w):
         raise DataError(f"Training images for the extractor have shape {train.shape}, expected {(c, h, w)}.")
+    check_classifier_data(train, test)
     trained = train_lenet(train, test, recipe, dataset_name=dataset, progress=progress)
     save_extractor(trained, folder)
     return trained
@@ -356,5 +403,6 @@ def feature_array(features: torch.Tensor) -> np.ndarray:
     return array
 
 
-__all__ = ["DEFAULT_RECIPE", "LeNet", "LeNetExtractor", "LeNetRecipe", "cache_root", "extractor_dir",
-           "get_extractor", "load_extractor", "save_extractor", "train_lenet"]
+__all__ = ["DEFAULT_RECIPE", "LeNet", "LeNetExtractor", "LeNetRecipe", "cache_root", "check_classifier_data",
+           "check_extractor_accuracy", "extractor_dir", "get_extractor", "load_extractor", "required_accuracy",
+           "save_extractor", "train_lenet"]

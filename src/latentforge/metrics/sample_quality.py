@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Union
 
 import numpy as np
@@ -20,7 +21,7 @@ from ..data import ImageDataset, load_dataset, to_uint8
 from ..errors import ConfigError, DataError
 from ..jobs.generate import generate
 from ..models.base import GenerativeModel
-from .features import LeNetRecipe, feature_array, get_extractor
+from .features import LeNetRecipe, check_classifier_data, check_extractor_accuracy, feature_array, get_extractor
 from .fid import fid_from_features
 from .inception import InceptionExtractor
 from .kid import kid
@@ -59,6 +60,15 @@ def generated_images(source: Source, n: int, *, seed: int = 0, batch_size: int =
     return torch.cat(batches)
 
 
+def _source_shape(source: Source) -> tuple[int, int, int] | None:
+    """(C, H, W) of the images a model or tensor gives; None for a sampler function (known once it has run)."""
+    if isinstance(source, GenerativeModel):
+        return tuple(int(s) for s in source.image_shape)  # type: ignore[return-value]
+    if isinstance(source, torch.Tensor) and source.ndim == 4:
+        return tuple(int(s) for s in source.shape[1:])  # type: ignore[return-value]
+    return None
+
+
 def _subset(dataset: ImageDataset, m: int, seed: int) -> torch.Tensor:
     """``m`` images of the split: all of them in order, or a fixed random subset."""
     if m >= len(dataset):
@@ -83,9 +93,14 @@ def sample_quality(model_or_sampler: Source, dataset_name: str, *, n: int = 1000
     """
     if n < 2:
         raise ConfigError(f"Sample quality needs n ≥ 2 samples, got {n}.")
-    fake = generated_images(model_or_sampler, n, seed=seed, batch_size=batch_size, temperature=temperature,
-                            progress=progress)
-    c, h, w = (int(s) for s in fake.shape[1:])
+    if inception_weights is None and extractor == "inception":
+        raise ConfigError("Inception features need the FID Inception weights: pass inception_weights= "
+                          "(CLI: --inception-weights PATH); they cannot be downloaded here.")
+    generate_all = partial(generated_images, model_or_sampler, n, seed=seed, batch_size=batch_size,
+                           temperature=temperature, progress=progress)
+    shape = _source_shape(model_or_sampler)
+    fake = generate_all() if shape is None else None  # a sampler's image shape is known once it has sampled
+    c, h, w = shape or tuple(int(s) for s in fake.shape[1:])
     train = load_dataset(dataset_name, "train", data_dir=data_dir, image_size=h, channels=c)
     test = load_dataset(dataset_name, "test", data_dir=data_dir, image_size=h, channels=c)
     if test.shape != (c, h, w):
@@ -94,13 +109,14 @@ def sample_quality(model_or_sampler: Source, dataset_name: str, *, n: int = 1000
     device = next(model_or_sampler.parameters()).device if isinstance(model_or_sampler, GenerativeModel) else "cpu"
     if inception_weights is not None:
         features = InceptionExtractor.from_file(inception_weights, device)
-    elif extractor == "inception":
-        raise ConfigError("Inception features need the FID Inception weights: pass inception_weights= "
-                          "(CLI: --inception-weights PATH); they cannot be downloaded here.")
     else:
+        check_classifier_data(train, test)  # before the long passes: training the extractor, generating
         features = get_extractor(dataset_name, (c, h, w), extractor=extractor, data_dir=data_dir, recipe=recipe,
                                  train=train, test=test, cache_dir=cache_dir, progress=progress)
+        check_extractor_accuracy(features)
         features.net.to(device)
+    if fake is None:
+        fake = generate_all()
     m = min(n, len(test))
     f_fake = feature_array(features(fake))
     f_real = feature_array(features(_subset(test, m, seed)))
