@@ -6,26 +6,41 @@ import dataclasses
 import datetime as dt
 import os
 import platform
+import shutil
+import warnings
+import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from . import __version__
 from .config import RunConfig, apply_overrides, load_run_config, run_config_from_dict
 from .data import ImageDataset, load_dataset
-from .errors import ConfigError
+from .devices import resolve_device
+from .errors import ConfigError, DataError, OutputError
 from .io import read_json
 from .jobs import generate, interpolate, reconstruct
+from .jobs.output import (
+    check_grid_output,
+    check_image_output,
+    check_output_target,
+    write_grid,
+    write_json,
+)
+from .jobs.reconstruct import comparison_grid
 from .jobs.report import write_report
 from .metrics import evaluate_model
-from .metrics.likelihood import importance_sampled_nll
+from .metrics.likelihood import SHARD_MOMENTS, importance_sampled_nll
 from .metrics.sample_quality import sample_quality
 from .models import GenerativeModel, build_model, get_model_class, load_model
 from .models.saving import init_weights_from, resolve_model_dir
 from .training import Trainer, read_metrics
 from .training.events import EventHandler
 from .training.run import check_run_dir, check_training_data, removed_if_unused
+from .validation import MAX_SEED, at_least, check_value
 
 
 @dataclasses.dataclass
@@ -200,9 +215,24 @@ def _duration(seconds: float | None) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
 
 
-def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel:
-    """Load a saved model directory (or a run directory holding ``model/``)."""
-    return load_model(path, device=device)
+def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> GenerativeModel:
+    """Load a saved model directory (or a run directory holding ``model/``) on ``device`` (auto, cpu, cuda,
+    cuda:N, mps; a ConfigError names the devices this machine has). The model remembers its training record,
+    so that :func:`evaluate` finds its data and binarisation."""
+    model = load_model(path, device=resolve_device(device))
+    _TRAINING_RECORDS[model] = training_record(path)
+    return model
+
+
+# What lf.load read beside each model (training.json), for jobs given the model object rather than its path.
+_TRAINING_RECORDS: weakref.WeakKeyDictionary[GenerativeModel, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _record_of(model: GenerativeModel | str | os.PathLike) -> dict[str, Any] | None:
+    """The training record of a model path or of a model object from :func:`load`; None when unknown."""
+    if isinstance(model, GenerativeModel):
+        return _TRAINING_RECORDS.get(model)
+    return training_record(model)
 
 
 def training_record(path: str | os.PathLike) -> dict[str, Any]:
@@ -219,46 +249,156 @@ def training_data_config(path: str | os.PathLike) -> dict[str, Any]:
 def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None, *, split: str = "test",
              data_dir: str | None = None, max_images: int | None = None, batch_size: int = 500,
              seed: int = 0, binarize: bool | None = None, fid: bool = False, samples: int = 10000,
-             inception_weights: str | os.PathLike | None = None, nll: bool = False, k: int = 1000) -> dict[str, Any]:
+             inception_weights: str | os.PathLike | None = None, nll: bool = False, k: int = 1000,
+             device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
     """Test-split figures: loss (−ELBO for VAEs) in nats/image, bits/dim, reconstruction MSE/PSNR.
 
-    ``binarize`` defaults to how the model was trained (dynamically binarised MNIST is evaluated on a
-    test set binarised once with a fixed seed). ``fid=True`` adds sample quality from ``samples`` generated
-    images (``fid-lenet``, ``kid-lenet``, precision, recall, ``fid_floor``; ``fid-inception`` with
-    ``inception_weights``): see docs/evaluation.md. ``nll=True`` adds the importance-sampled NLL from ``k``
-    samples per image (``nll``, ``nll_bits_per_dim``, ``active_units``, ``latent_dims``, ``k``,
-    ``nll_seconds``) on the same (binarised) test images.
+    ``model`` is a saved model's path or a model object. ``data`` defaults to the data the model was trained on
+    (known for a path or a model from :func:`load`). ``binarize`` defaults to how the model was trained
+    (dynamically binarised MNIST is evaluated on a test set binarised once with ``seed``); for a model object
+    whose training is unknown it is False, with a warning when the model has a Bernoulli likelihood, as its
+    figures on grey levels are not comparable with those on binarised images. ``fid=True`` adds sample
+    quality from ``samples`` generated images (``fid-lenet``, ``kid-lenet``, precision, recall, ``fid_floor``;
+    ``fid-inception`` with ``inception_weights``): see docs/evaluation.md. ``nll=True`` adds the
+    importance-sampled NLL from ``k`` samples per image (``nll``, ``nll_bits_per_dim``, ``active_units``,
+    ``latent_dims``, ``k``, ``nll_seconds``) on the same (binarised) test images. ``device`` (auto, cpu, cuda,
+    cuda:N, mps) is where a path is loaded (default auto) or a model object is moved (default: where it is).
+    Bad arguments raise ConfigError before any work.
     """
-    data_spec: dict[str, Any] = {}
+    check_evaluate_arguments(split=split, max_images=max_images, batch_size=batch_size, seed=seed, k=k,
+                             samples=samples)
+    record = _record_of(model)
     if not isinstance(model, GenerativeModel):
-        record = training_record(model)
-        data_spec = record.get("data") or {}
-        if binarize is None:
-            binarize = (record.get("train") or {}).get("binarize", "none") != "none"
-        model = load(model)
+        model = load(model, device=device or "auto")
+    elif device is not None:
+        model = model.to(resolve_device(device))
+    data_spec = (record or {}).get("data") or {}
     name = data or data_spec.get("name")
     if not name:
-        raise ConfigError("Which data should the model be evaluated on? Pass data= (CLI: --data).")
+        raise ConfigError("Which data should the model be evaluated on? Pass data= (CLI: --data); it is known by "
+                          "itself only for a model path or a model from lf.load.")
+    binarize = _binarize_for(model, record, binarize)
     c, h, _ = model.image_shape
     data_dir = data_dir or data_spec.get("data_dir")
     dataset = load_dataset(name, split, data_dir=data_dir, image_size=h, channels=c)
+    if len(dataset) == 0:
+        raise DataError(f"The {split} split of {name} has no images to evaluate on; choose another --split or data.")
     result = evaluate_model(model, dataset, batch_size=batch_size, seed=seed, max_images=max_images,
-                            binarize=bool(binarize))
+                            binarize=binarize, progress=progress)
     if nll:
-        found = importance_sampled_nll(model, dataset, k=k, max_images=max_images, seed=seed, binarize=bool(binarize),
-                                       progress=True)
+        found = importance_sampled_nll(model, dataset, k=k, max_images=max_images, seed=seed, binarize=binarize,
+                                       progress=progress)
         found["nll_seconds"] = found.pop("seconds")
-        result.update({key: value for key, value in found.items() if key not in result})
+        result.update({key: value for key, value in found.items() if key not in result and key not in SHARD_MOMENTS})
     if fid:
         result.update(sample_quality(model, name, n=samples, data_dir=data_dir, seed=seed,
-                                     inception_weights=inception_weights, progress=True))
+                                     inception_weights=inception_weights, progress=progress))
     return result
 
 
-def sample(model: GenerativeModel, n: int = 64, *, labels: torch.Tensor | None = None, temperature: float = 1.0,
-           seed: int | None = 0) -> torch.Tensor:
-    """``n`` new images in [0, 1] (N×C×H×W)."""
+def check_evaluate_arguments(*, split: str, max_images: int | None, batch_size: int, seed: int, k: int,
+                             samples: int) -> None:
+    """ConfigError for an argument of :func:`evaluate` out of its range (checked before the long passes)."""
+    if split not in ("train", "test"):
+        raise ConfigError(f"split must be 'train' or 'test', got {split!r}.")
+    if max_images is not None:
+        check_value("max_images", max_images, int, at_least(1))
+    check_value("batch_size", batch_size, int, at_least(1))
+    check_value("seed", seed, int, at_least(0, MAX_SEED))
+    check_value("k (importance samples per image)", k, int, at_least(1))
+    check_value("samples (generated images for FID)", samples, int, at_least(2))
+
+
+def _binarize_for(model: GenerativeModel, record: dict[str, Any] | None, binarize: bool | None) -> bool:
+    """``binarize`` if given, else how the model was trained; unknown training of a Bernoulli model warns."""
+    if binarize is not None:
+        return bool(binarize)
+    if record is not None:
+        return (record.get("train") or {}).get("binarize", "none") != "none"
+    if getattr(getattr(model, "config", None), "likelihood", None) == "bernoulli":
+        warnings.warn(
+            f"evaluate: how this {model.name} model was trained is unknown (a model object not from lf.load), so "
+            "it is evaluated on grey levels. If it was trained with dynamic binarisation (train.binarize=dynamic), "
+            "pass binarize=True: its ELBO and NLL on grey levels are not comparable with published figures.",
+            UserWarning, stacklevel=3)
+    return False
+
+
+def sample(model: GenerativeModel, n: int = 64, *, labels: int | Sequence[int] | torch.Tensor | None = None,
+           temperature: float = 1.0, seed: int | None = 0) -> torch.Tensor:
+    """``n`` new images in [0, 1] (N×C×H×W). ``temperature`` is a finite number ≥ 0 (0: the prior's mode);
+    ``labels`` (class-conditional models only) one class index or ``n`` of them. Bad values raise ConfigError."""
     return generate(model, n, labels=labels, temperature=temperature, seed=seed)
 
 
-__all__ = ["Run", "build_run_config", "evaluate", "interpolate", "load", "reconstruct", "sample", "train"]
+def dataset_images(model: GenerativeModel | str | os.PathLike, data: str | None = None, *, split: str = "test",
+                   n: int = 16, data_dir: str | None = None) -> torch.Tensor:
+    """The first ``n`` images (fewer if the split is smaller) of ``data`` at the model's image shape, floats in
+    [0, 1]; ``data`` defaults to the data the model was trained on (for a path or a model from :func:`load`)."""
+    check_value("n (the number of images)", n, int, at_least(1))
+    spec = (_record_of(model) or {}).get("data") or {}
+    name = data or spec.get("name")
+    if not name:
+        raise ConfigError("Which images? The model's training data is unknown: give image files or --data.")
+    if not isinstance(model, GenerativeModel):
+        model = load(model)
+    c, h, _ = model.image_shape
+    dataset = load_dataset(name, split, data_dir=data_dir or spec.get("data_dir"), image_size=h, channels=c)
+    if len(dataset) == 0:
+        raise DataError(f"The {split} split of {name} has no images; choose another --split or data.")
+    return dataset.images[:n].float() / 255
+
+
+# What a demo run writes into its folder; a later demo replaces these and nothing else.
+DEMO_OUTPUTS = ("run.yaml", "metrics.jsonl", "model", "report")
+
+
+def demo(out: str | os.PathLike = "runs/demo", *, epochs: int | None = None, progress: bool = True) -> Run:
+    """Train the ``demo`` preset into ``out`` with a report. A previous demo run there is replaced (its own
+    outputs only); any other non-empty folder is refused: the demo never deletes what it did not write."""
+    if epochs is not None:
+        check_value("epochs", epochs, int, at_least(1))
+    clear_previous_demo(Path(out))
+    return train(config="demo", out=out, epochs=epochs, report=True, progress=progress)
+
+
+def clear_previous_demo(out: Path) -> None:
+    """Remove the outputs of an earlier demo run in ``out``; OutputError if ``out`` holds anything else."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OutputError(f"The demo folder {out} is a file; give a folder with --out.")
+    others = sorted(p.name for p in out.iterdir() if p.name not in DEMO_OUTPUTS and not _is_housekeeping(p.name))
+    if not others and not any((out / name).exists() for name in DEMO_OUTPUTS):
+        return
+    if others or not _is_demo_run(out):
+        what = f"it holds {', '.join(others[:5])}{' …' if len(others) > 5 else ''}" if others else "it holds another run"
+        raise OutputError(f"{out} is not empty and is not a previous demo run ({what}); the demo never deletes "
+                          "files it did not write. Choose another --out, or empty the folder yourself.")
+    for name in DEMO_OUTPUTS:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def _is_housekeeping(name: str) -> bool:
+    """A run's lock or temporary file (hidden), which the run machinery manages itself."""
+    return name.startswith(".") and ("lock" in name or name.endswith(".tmp"))
+
+
+def _is_demo_run(out: Path) -> bool:
+    """Whether ``out/run.yaml`` records the demo preset's model and data."""
+    try:
+        recipe = yaml.safe_load((out / "run.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    preset = load_run_config("demo")
+    return (isinstance(recipe, dict) and recipe.get("model") == preset["model"]
+            and (recipe.get("data") or {}).get("name") == preset["data"]["name"])
+
+
+__all__ = ["Run", "build_run_config", "check_grid_output", "check_image_output", "check_output_target", "comparison_grid",
+           "dataset_images", "demo", "evaluate", "interpolate", "load", "reconstruct", "sample", "train", "write_grid",
+           "write_json"]
