@@ -60,7 +60,7 @@ class RunConfig:
         """Every setting as a flat ``section.key`` mapping, the model's defaults filled in."""
         cls = get_model_class(self.model_name)
         model = dataclasses.asdict(config_from_dict(cls.config_class, {**self.model_options, "image_shape": None},
-                                                    where=f"model ({self.model_name})"))
+                                                    where="model"))
         model.pop("image_shape")
         sections = {"model": {"name": self.model_name, **model}, "data": dataclasses.asdict(self.data),
                     "train": dataclasses.asdict(self.train)}
@@ -85,7 +85,7 @@ class RunConfig:
         checked alone; rules that depend on the image size (an hvae's latent scales) wait for the real shape."""
         cls = get_model_class(self.model_name)
         config_from_dict(cls.config_class, {**self.model_options, "image_shape": image_shape},
-                         where=f"model ({self.model_name})")
+                         where="model")
         self.data.validate()
         self.train.validate()
 

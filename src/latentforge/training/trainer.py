@@ -28,7 +28,8 @@ from .lock import RunLock
 from .logging import MetricsLog, truncate_metrics
 
 # Posterior collapse: a VAE whose training KL stays below this many nats per image over a whole epoch (after
-# any KL warm-up) encodes next to nothing about its input.
+# any KL warm-up, and after the first epoch, in which a fresh encoder still sits at the prior) encodes next to
+# nothing about its input.
 COLLAPSE_KL = 0.1
 
 
@@ -227,7 +228,7 @@ class Trainer:
         """Warn (a message and a metrics record) when a VAE's KL stayed near zero over a whole epoch."""
         kl = next((v for k, v in self.last_train.items() if k == "kl" or k.endswith("_kl")), None)
         warmup = getattr(self.model.config, "kl_warmup_steps", 0)
-        if kl is None or kl >= COLLAPSE_KL or epoch * self.steps_per_epoch < warmup:
+        if kl is None or kl >= COLLAPSE_KL or epoch == 0 or epoch * self.steps_per_epoch < warmup:
             return
         info = {"warning": "posterior_collapse", "epoch": epoch + 1, "kl": kl}
         log.write("warning", self.step, info)
