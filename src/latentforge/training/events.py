@@ -34,13 +34,18 @@ def format_event(kind: str, info: dict[str, Any]) -> str:
 def _start(info: dict[str, Any]) -> str:
     likelihood = f", {info['likelihood']} likelihood" if info.get("likelihood") else ""
     line = (f"training {info['model']} ({info['parameters']:,} parameters{likelihood}) on {info['train_images']:,} "
-            f"training images, {info['test_images']:,} test images; device {info['device']}; {info['epochs']} epochs "
-            f"({info['steps']:,} steps) of batch {info['batch_size']}, lr {info['lr']:g}")
+            f"training images, {info['test_images']:,} test images; device {info['device']}; "
+            f"{_count(info['epochs'], 'epoch')} ({_count(info['steps'], 'step')}) of batch {info['batch_size']}, "
+            f"lr {info['lr']:g}")
     if info.get("start_step"):
         line += f"; resuming at step {info['start_step']:,}"
     if info.get("max_steps"):
         line += f"; stopping at step {info['max_steps']:,}"
     return line
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _figures(values: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:
