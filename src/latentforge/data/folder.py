@@ -13,16 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+from PIL.ImageFile import StubImageFile
 
 from ..errors import DataError
 from .dataset import ImageDataset, LoadOptions
-from .images import GRAY_MODES, read_image
+from .images import GRAY_MODES, UnreadableImageError, image_header, read_image
 from .splits import hash_is_test
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+# Pillow formats it can identify but not decode: a video (MPEG) and a vector document (EPS, via Ghostscript).
+UNDECODED_FORMATS = frozenset({"MPEG", "EPS"})
 DEFAULT_SIZE = 64  # used when the images differ in size and no image_size is given
 MAX_LISTED = 10
+Unreadable = tuple[PurePosixPath, UnreadableImageError]
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,15 @@ def load_folder(path: str, opts: LoadOptions) -> ImageDataset:
     class_names = sorted({f.key.parts[0] for f in files}) if all(len(f.key.parts) > 1 for f in files) else None
     if class_names is not None and len(class_names) < 2:
         class_names = None  # one subfolder is just where the images live, not a class
-    size, channels = decide_shape(root, files, opts)
+    size, channels, bad = decide_shape(root, files, opts)
     chosen = [f for f in files if f.split == opts.split]
     if not chosen:
+        raise_unreadable(root, bad, len(files))
         raise DataError(
             f"The {opts.split} split of folder {root} is empty ({len(files)} images in all). "
             "Add more images, or put them in train/ and test/ subfolders to choose the split yourself."
         )
-    images = read_all(root, chosen, size, channels)
+    images = read_all(root, chosen, size, channels, bad, len(files))
     labels = None
     if class_names is not None:
         index = {name: i for i, name in enumerate(class_names)}
@@ -81,9 +85,28 @@ def list_images(root: Path) -> list[PurePosixPath]:
         rel_dir = PurePosixPath(Path(dirpath).relative_to(root).as_posix())
         found += [rel_dir / f for f in filenames if is_image_name(f)]
     if not found:
-        exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
-        raise DataError(f"No images found under {root} (looked recursively for {exts} files).")
+        raise DataError(
+            f"No images found under {root} (looked recursively for files of the {len(IMAGE_EXTENSIONS)} extensions "
+            "Pillow reads, such as .png, .jpg, .pgm, .ppm, .tif, .webp). Give a folder that holds images."
+        )
     return sorted(found)
+
+
+def image_extensions() -> frozenset[str]:
+    """The file extensions of every format this Pillow decodes (its plugins and installed codecs)."""
+    Image.init()
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if is_decodable(fmt))
+
+
+def is_decodable(fmt: str) -> bool:
+    """Whether Pillow can open and decode ``fmt`` itself (stub formats need a handler nobody installs)."""
+    opener = Image.OPEN.get(fmt)
+    if opener is None or fmt in UNDECODED_FORMATS:
+        return False
+    return not (isinstance(opener[0], type) and issubclass(opener[0], StubImageFile))
+
+
+IMAGE_EXTENSIONS = image_extensions()
 
 
 def is_image_name(filename: str) -> bool:
@@ -97,40 +120,44 @@ def plan(root: Path, rels: list[PurePosixPath]) -> list[ImageFile]:
     return [ImageFile(r, "test" if hash_is_test(r.as_posix()) else "train", r) for r in rels]
 
 
-def decide_shape(root: Path, files: list[ImageFile], opts: LoadOptions) -> tuple[int | None, int]:
-    """(size to resize to or None for native, channels), reading only the headers of all files."""
+def decide_shape(root: Path, files: list[ImageFile], opts: LoadOptions) -> tuple[int | None, int, list[Unreadable]]:
+    """(size to resize to or None for native, channels, unreadable files), reading only the headers."""
     sizes, modes, bad = set(), set(), []
     for f in files:
         try:
-            with Image.open(root / f.rel) as im:
-                sizes.add(im.size)
-                modes.add(im.mode)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            size, mode = image_header(root / f.rel)
+        except UnreadableImageError as e:
             bad.append((f.rel, e))
-    raise_unreadable(root, bad, len(files))
-    size = opts.image_size if opts.image_size is not None else (None if len(sizes) == 1 else DEFAULT_SIZE)
+            continue
+        sizes.add(size)
+        modes.add(mode)
+    size = opts.image_size if opts.image_size is not None else (None if len(sizes) <= 1 else DEFAULT_SIZE)
     channels = opts.channels if opts.channels is not None else (1 if modes <= GRAY_MODES else 3)
-    return size, channels
+    return size, channels, bad
 
 
-def read_all(root: Path, files: list[ImageFile], size: int | None, channels: int) -> torch.Tensor:
-    images, bad = [], []
+def read_all(
+    root: Path, files: list[ImageFile], size: int | None, channels: int, bad: list[Unreadable], total: int
+) -> torch.Tensor:
+    """Decode ``files`` (skipping those already in ``bad``); every failure, old and new, in one error."""
+    skip = {rel for rel, _ in bad}
+    images, bad = [], list(bad)
     for f in files:
+        if f.rel in skip:
+            continue
         try:
             images.append(read_image(root / f.rel, size=size, channels=channels))
-        except DataError as e:
-            bad.append((f.rel, e.__cause__ or e))
-    raise_unreadable(root, bad, len(files))
+        except UnreadableImageError as e:
+            bad.append((f.rel, e))
+    raise_unreadable(root, sorted(bad, key=lambda b: b[0]), total)
     return torch.stack(images)
 
 
-def raise_unreadable(root: Path, bad: list[tuple[PurePosixPath, BaseException]], total: int) -> None:
-    """One error naming every unreadable file (the first ``MAX_LISTED``), not just the first."""
+def raise_unreadable(root: Path, bad: list[Unreadable], total: int) -> None:
+    """One error naming every unreadable file (the first ``MAX_LISTED``) and why, not just the first."""
     if not bad:
         return
-    names = ", ".join(str(rel) for rel, _ in bad[:MAX_LISTED])
+    names = ", ".join(f"{rel} ({e.reason})" for rel, e in bad[:MAX_LISTED])
     more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
-    raise DataError(
-        f"Cannot read {len(bad)} of {total} image files under {root}: {names}{more} "
-        f"(first error: {bad[0][1]}). Remove or replace them."
-    )
+    advice = " ".join(dict.fromkeys(e.advice for _, e in bad))  # each distinct piece of advice once
+    raise DataError(f"Cannot read {len(bad)} of {total} image files under {root}: {names}{more}. {advice}")

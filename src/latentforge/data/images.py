@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import struct
+import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +19,25 @@ from ..errors import DataError
 from ..io import atomic_write_bytes
 
 # Pillow modes read as one-channel images when no channel count is asked for.
-GRAY_MODES = frozenset({"1", "L", "I;16", "I", "LA"})
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+# Single-channel modes deeper than 8 bits: Pillow's convert("L") clips them at 255, so they are scaled here.
+HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+# Formats whose decoders give 32-bit "I" images holding 16-bit values (PNM with maxval > 255, old PNG).
+SIXTEEN_BIT_I_FORMATS = frozenset({"PNG", "PPM"})
+TIFF_BITS_PER_SAMPLE = 258
+# What Pillow raises on damaged or hostile input: any of them means a bad file, not a bug here.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, MemoryError)
+REPLACE = "Remove or replace the file."
+DOWNSCALE = ("Downscale it first (e.g. `magick in.png -resize 4096x4096 out.png`), or raise "
+             "PIL.Image.MAX_IMAGE_PIXELS if you trust the file.")
+
+
+class UnreadableImageError(DataError):
+    """One image file that cannot be read: ``reason`` says why, ``advice`` what to do."""
+
+    def __init__(self, path: Path, reason: str, advice: str = REPLACE) -> None:
+        super().__init__(f"Cannot read image {path}: {reason}. {advice}")
+        self.path, self.reason, self.advice = path, reason, advice
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -23,25 +46,103 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 def read_image(path: str | os.PathLike, size: int | None = None, channels: int | None = None) -> torch.Tensor:
-    """Read one image file as a uint8 tensor C×H×W.
+    """Read one image file as a uint8 tensor C×H×W, or raise ``UnreadableImageError`` (a DataError).
 
     ``size`` resizes the shorter side to ``size`` and centre-crops a square; ``channels`` is 1 (grayscale)
-    or 3 (RGB); None keeps grayscale files grayscale and turns everything else into RGB.
+    or 3 (RGB); None keeps grayscale files grayscale and turns everything else into RGB. Images deeper than
+    8 bits are scaled to 8 bits by their bit depth.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            mode = {1: "L", 3: "RGB", None: "L" if im.mode in GRAY_MODES else "RGB"}[channels]
-            im = im.convert(mode)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"Cannot read image {path}: {e}. Remove or replace the file.") from e
+    with opened_image(path) as im:
+        im.load()
+        mode = {1: "L", 3: "RGB", None: "L" if im.mode in GRAY_MODES else "RGB"}[channels]
+        im = to_8bit(im, path).convert(mode)
     if size is not None:
         im = resize_and_crop(im, size)
     arr = np.asarray(im, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def image_header(path: str | os.PathLike) -> tuple[tuple[int, int], str]:
+    """(width, height) and Pillow mode of an image file, reading only its header."""
+    with opened_image(Path(path)) as im:
+        return im.size, im.mode
+
+
+@contextmanager
+def opened_image(path: Path) -> Iterator[Image.Image]:
+    """``Image.open(path)`` where every failure, in opening or in the body, is an ``UnreadableImageError``.
+
+    Images over ``PIL.Image.MAX_IMAGE_PIXELS`` (Pillow only warns below twice that) are refused too.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                yield im
+    except UnreadableImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise UnreadableImageError(path, f"too many pixels to decode safely ({e})", DOWNSCALE) from e
+    except DECODE_ERRORS as e:
+        raise UnreadableImageError(path, failure_reason(path, e)) from e
+
+
+def failure_reason(path: Path, error: BaseException) -> str:
+    """Why ``path`` could not be decoded, in words a user can act on."""
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, IsADirectoryError):
+        return "it is a folder, not a file"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    if path.is_file() and path.stat().st_size == 0:
+        return "the file is empty (0 bytes)"
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image in any format Pillow reads"
+    if isinstance(error, MemoryError):
+        return "not enough memory to decode it"
+    return f"the file is truncated or corrupt ({type(error).__name__}: {error})"
+
+
+def to_8bit(im: Image.Image, path: Path) -> Image.Image:
+    """A high-bit-depth single-channel image as 8-bit "L", scaled by its bit depth (not by its own maximum)."""
+    if im.mode not in HIGH_DEPTH_MODES:
+        return im
+    arr = np.asarray(im)
+    if im.mode == "F":
+        if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+            raise UnreadableImageError(
+                path,
+                f"32-bit float pixels in [{np.nanmin(arr)}, {np.nanmax(arr)}] (NaN or inf: "
+                f"{int((~np.isfinite(arr)).sum())}), but float images must be finite and in [0, 1]",
+                "Save it as an 8- or 16-bit image, or scale it to [0, 1].",
+            )
+        scaled = arr * 255.0
+    else:
+        depth = bit_depth(im)
+        top = 2**depth - 1
+        if arr.min() < 0 or arr.max() > top:
+            raise UnreadableImageError(
+                path,
+                f"integer pixels in [{arr.min()}, {arr.max()}] do not fit its bit depth of {depth} (0..{top})",
+                "Save it as an unsigned 8- or 16-bit image.",
+            )
+        scaled = arr.astype(np.float64) * (255 / top)
+    return Image.fromarray(np.rint(scaled).astype(np.uint8))
+
+
+def bit_depth(im: Image.Image) -> int:
+    """Bits per sample of an integer image: from the mode, else the TIFF tag, else what its decoder produces."""
+    if im.mode.startswith("I;16"):
+        return 16
+    tags = getattr(im, "tag_v2", None)
+    if tags is not None and TIFF_BITS_PER_SAMPLE in tags:
+        bits = tags[TIFF_BITS_PER_SAMPLE]
+        return int(max(bits) if isinstance(bits, tuple) else bits)
+    return 16 if im.format in SIXTEEN_BIT_I_FORMATS else 32
 
 
 def resize_and_crop(im: Image.Image, size: int) -> Image.Image:
