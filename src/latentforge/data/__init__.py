@@ -5,7 +5,7 @@
 """
 
 from .batching import epoch_order, iterate_batches, num_batches
-from .dataset import ImageDataset, LoadOptions
+from .dataset import ImageDataset, LoadOptions, require_nonempty
 from .images import make_grid, read_image, save_grid, save_image, to_uint8
 from .registry import available_datasets, load_dataset, register_dataset
 
@@ -20,6 +20,7 @@ __all__ = [
     "num_batches",
     "read_image",
     "register_dataset",
+    "require_nonempty",
     "save_grid",
     "save_image",
     "to_uint8",

@@ -38,6 +38,8 @@ class ImageDataset:
             )
         if self.images.shape[1] not in (1, 3):
             raise DataError(f"Dataset {self.name!r}: images must have 1 or 3 channels, got {self.images.shape[1]}.")
+        if 0 in self.images.shape[2:]:
+            raise DataError(f"Dataset {self.name!r}: images must be at least 1×1 pixels, got {tuple(self.images.shape)}.")
         self.images = self.images.contiguous()
         if self.labels is not None:
             if self.labels.ndim != 1 or len(self.labels) != len(self.images):
@@ -78,3 +80,13 @@ class LoadOptions:
     image_size: int | None = None
     channels: int | None = None
     download: bool = True
+
+
+def require_nonempty(ds: ImageDataset, spec: str) -> ImageDataset:
+    """``ds`` itself, or a DataError when it holds no images: nothing can be trained on or measured from none."""
+    if len(ds) == 0:
+        raise DataError(
+            f"The {ds.split} split of dataset {spec!r} holds no images. Add images to the dataset, give that split "
+            "its own images (a test/ folder, an x_test array), or choose another dataset."
+        )
+    return ds

@@ -7,6 +7,7 @@ then the values in C order, big-endian.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -32,7 +33,10 @@ def corrupt(path: str | os.PathLike, why: str) -> DataError:
 
 def read_maybe_gzipped(path: str | os.PathLike) -> bytes:
     """The file's bytes, decompressed when it is gzip (recognised by content, not by name)."""
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise DataError(f"Cannot read {path}: {e}. Check that it is a readable file.") from e
     if not data.startswith(GZIP_MAGIC):
         return data
     try:
@@ -52,7 +56,7 @@ def parse_idx(data: bytes, path: str | os.PathLike) -> np.ndarray:
     if len(data) < header:
         raise corrupt(path, f"header needs {header} bytes, file has {len(data)}")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize  # Python ints: huge dimensions cannot wrap around
     if len(data) != expected:
         raise corrupt(path, f"dimensions {'×'.join(map(str, dims))} need {expected} bytes, file has {len(data)}")
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)

@@ -14,6 +14,7 @@ bool) or float in [0, 1]. Labels are non-negative integers, N or N×1.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,17 +35,17 @@ LABEL_KEYS = {
 UNSPLIT_IMAGE_KEYS = ("images", "x")
 UNSPLIT_LABEL_KEYS = ("labels", "y")
 EXPECTED_LAYOUT = "N×H×W, N×H×W×C or N×C×H×W with C = 1 or 3, uint8 or float in [0, 1]"
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK"
+SAVE_HOW = "save the arrays with numpy.savez(path, x_train=..., x_test=...) or numpy.savez(path, images=...)"
 
 
 def load_npz(path: str, opts: LoadOptions) -> ImageDataset:
     file = Path(path).expanduser()
     if not file.is_file():
-        raise DataError(f"Dataset npz:{path}: {file} does not exist. Give the path of an .npz file.")
-    try:
-        with np.load(file, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"Cannot read {file} as an .npz of plain arrays ({e}); save it with numpy.savez.") from e
+        what = "is not a file" if file.exists() else "does not exist"
+        raise DataError(f"Dataset npz:{path}: {file} {what}. Give the path of an .npz file.")
+    arrays = read_arrays(file)
     images, labels = select_split(file, arrays, opts.split)
     all_labels = [labels_from(file, arrays, k, None) for k in present_label_keys(arrays)]
     # Counted over every split, so train and test agree even when a class is missing from one.
@@ -57,6 +58,30 @@ def load_npz(path: str, opts: LoadOptions) -> ImageDataset:
         num_classes=num_classes,
         likelihood_hint="logistic",
     )
+
+
+def read_arrays(file: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive, never unpickling; anything else is a DataError saying what it is."""
+    check_is_npz(file)
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise DataError(f"Cannot read {file} as an .npz of plain arrays ({e}); {SAVE_HOW}.") from e
+
+
+def check_is_npz(file: Path) -> None:
+    """Tell an .npy array, an empty file and any other non-zip file apart by their first bytes."""
+    try:
+        with file.open("rb") as fh:
+            magic = fh.read(len(NPY_MAGIC))
+    except OSError as e:
+        raise DataError(f"Cannot read {file}: {e}.") from e
+    if magic.startswith(NPY_MAGIC):
+        raise DataError(f"{file} is a single .npy array, not an .npz archive; {SAVE_HOW}.")
+    if not magic.startswith(ZIP_MAGIC):
+        what = "is empty (0 bytes)" if not magic else "is not an .npz (zip) archive"
+        raise DataError(f"{file} {what}; {SAVE_HOW}.")
 
 
 def find_key(arrays: dict[str, np.ndarray], candidates: tuple[str, ...]) -> str | None:
@@ -88,6 +113,11 @@ def select_split(file: Path, arrays: dict[str, np.ndarray], split: str) -> tuple
     label_key = find_key(arrays, UNSPLIT_LABEL_KEYS)
     labels = None if label_key is None else labels_from(file, arrays, label_key, len(images))
     idx = random_split(len(images))[SPLITS.index(split)]
+    if len(idx) == 0:
+        raise DataError(
+            f"{file} [{unsplit_key}]: {len(images)} images are too few to split 90/10, so the {split} split is "
+            "empty. Add images, or save the splits yourself as x_train and x_test."
+        )
     return images[idx], None if labels is None else labels[idx]
 
 
@@ -104,22 +134,40 @@ def images_from(file: Path, arrays: dict[str, np.ndarray], key: str) -> np.ndarr
     else:
         raise DataError(f"{found}; expected {EXPECTED_LAYOUT}.")
     if len(x) == 0:
-        raise DataError(f"{found}: it holds no images.")
+        raise DataError(f"{found}: it holds no images. Save at least one image in it.")
+    if x.size == 0:
+        raise DataError(f"{found}: its images have no pixels (a side of length 0).")
     if x.dtype == np.bool_:
         x = x.astype(np.uint8) * 255
     elif np.issubdtype(x.dtype, np.integer):
         if x.min() < 0 or x.max() > 255:
             raise DataError(f"{found} with values in [{x.min()}, {x.max()}]; expected integers in [0, 255].")
     elif np.issubdtype(x.dtype, np.floating):
-        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        require_finite(found, x)
+        if x.min() < 0 or x.max() > 1:
             raise DataError(
-                f"{found} with values in [{np.nanmin(x)}, {np.nanmax(x)}]; expected floats in [0, 1] "
+                f"{found} with values in [{x.min()}, {x.max()}]; expected floats in [0, 1] "
                 "(divide by 255, or save uint8)."
             )
         x = np.rint(x * 255)
     else:
         raise DataError(f"{found}; expected {EXPECTED_LAYOUT}.")
     return np.ascontiguousarray(x, dtype=np.uint8)
+
+
+def require_finite(found: str, x: np.ndarray) -> None:
+    """A DataError counting the NaN and infinite values of float images ``x`` (N first) and the images holding them."""
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return
+    n_nan = int(np.isnan(x).sum())
+    n_inf = int(bad.sum()) - n_nan
+    images = np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))
+    raise DataError(
+        f"{found} with {n_nan} NaN and {n_inf} infinite values, in {len(images)} of {len(x)} images "
+        f"(the first at index {images[0]}). Replace them (e.g. numpy.nan_to_num) or drop those images, then save "
+        "again."
+    )
 
 
 def labels_from(file: Path, arrays: dict[str, np.ndarray], key: str, n: int | None) -> np.ndarray:

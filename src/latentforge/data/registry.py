@@ -11,7 +11,7 @@ from functools import partial
 from ..errors import ConfigError, DataError
 from .builtin import load_digits_dataset, load_mnist_5k
 from .canonical import FASHION_MNIST, MNIST, load_canonical
-from .dataset import SPLITS, ImageDataset, LoadOptions
+from .dataset import SPLITS, ImageDataset, LoadOptions, require_nonempty
 from .folder import load_folder
 from .npz import load_npz
 from .transforms import convert_images
@@ -65,7 +65,7 @@ def load_dataset(
     if channels not in (None, 1, 3):
         raise ConfigError(f"channels must be 1, 3 or None, got {channels!r}.")
     opts = LoadOptions(split=split, data_dir=data_dir, image_size=image_size, channels=channels, download=download)
-    ds = resolve(spec)(opts)
+    ds = require_nonempty(resolve(spec)(opts), spec)
     images = convert_images(ds.images, image_size, channels)
     return ds if images is ds.images else dataclasses.replace(ds, images=images)
 
