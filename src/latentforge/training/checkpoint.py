@@ -23,6 +23,7 @@ from ..errors import CheckpointError, LatentforgeError, OutputError
 from ..io import (
     atomic_write_json,
     check_finite,
+    current_umask,
     load_tensors,
     read_json,
     recorded_sha256,
@@ -96,6 +97,7 @@ def write_checkpoint(path: str | os.PathLike, model: GenerativeModel, optimizers
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; the checkpoint is an ordinary folder
     except OSError as e:
         raise _checkpoint_write_error(path, e) from e
     try:
