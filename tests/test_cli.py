@@ -89,7 +89,7 @@ def test_yaml_config_and_flags_override_it(tiny_npz, tmp_path):
     (["train", "--data", "mnsit"], "Did you mean 'mnist'"),
     (["train", "--model", "gann"], "Unknown model 'gann'"),
     (["train", "--set", "model.latent_dimm=3"], "latent_dimm"),
-    (["train", "--set", "train.lr=-1"], "lr must be a positive number"),
+    (["train", "--set", "train.lr=-1"], "train.lr must be a number in (0, 10], got -1"),
     (["train", "--set", "optim.lr=1"], "must look like section.key"),
     (["train", "--set", "data.colour=1"], "Unknown data key(s) ['colour']"),
     (["train", "--set", "data.name=mnsit"], "Did you mean 'mnist'"),
