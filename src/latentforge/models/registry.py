@@ -45,13 +45,15 @@ def get_model_class(name: Any) -> type:
         raise ConfigError(f"Unknown model {name!r}.{hint} Available models: {', '.join(available_models())}.") from None
 
 
-def build_model(name: Any, config: dict | None = None, where: str | None = None):
-    """The model ``name`` built from plain config values: every new or loaded model is built here, after
-    its config is validated and its size estimated, so an absurd config fails before allocating anything."""
+def build_model(name: Any, config: dict | None = None, where: str | None = None, *, meta: bool = False):
+    """The model ``name`` built from plain config values. Every new or loaded model is built here: its config
+    is validated and its size counted on the meta device first, so an absurd config fails before allocating
+    anything. ``meta=True`` returns that weightless skeleton (shapes without memory) instead."""
     cls = get_model_class(name)
-    model_config = config_from_dict(cls.config_class, config, where=where or f"{name} config")
-    check_model_size(cls, model_config, where or f"{name} config")
-    return cls(model_config)
+    where = where or f"{name} config"
+    model_config = config_from_dict(cls.config_class, config, where=where)
+    skeleton = sized_skeleton(cls, model_config, where)
+    return skeleton if meta else cls(model_config)
 
 
 # The largest model (parameters and buffers) built without question: a fixed cap, or the machine's memory
@@ -60,38 +62,38 @@ MAX_MODEL_BYTES = 2**33
 
 
 def model_size_limit() -> tuple[int, str]:
-    """(bytes, what the bound is) for :func:`check_model_size`."""
+    """(bytes, what the bound is) for :func:`sized_skeleton`."""
     try:
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         ram = 0
     if 0 < ram < MAX_MODEL_BYTES:
         return ram, f"this machine's memory ({ram / 2**30:.1f} GiB)"
-    return MAX_MODEL_BYTES, f"the limit of {MAX_MODEL_BYTES / 2**30:.0f} GiB for one model"
+    return MAX_MODEL_BYTES, f"the limit of {MAX_MODEL_BYTES / 2**30:g} GiB for one model"
 
 
-def model_bytes(cls: type, config: Any) -> int:
-    """Bytes of the parameters and buffers ``cls(config)`` would hold, counted on the meta device (no memory)."""
-    with torch.device("meta"):
-        model = cls(config)
-    tensors = [*model.parameters(), *model.buffers()]
-    return sum(t.numel() * t.element_size() for t in tensors)
+def model_bytes(model: Any) -> int:
+    """Bytes of the parameters and buffers of ``model`` (on any device, the meta device included)."""
+    return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
 
 
-def check_model_size(cls: type, config: Any, where: str) -> None:
-    """ConfigError when the model is larger than :func:`model_size_limit` (or cannot be built at all)."""
+def sized_skeleton(cls: type, config: Any, where: str):
+    """``cls(config)`` built on the meta device (no memory); ConfigError when it cannot be built or its
+    weights would exceed :func:`model_size_limit`."""
     try:
-        size = model_bytes(cls, config)
+        with torch.device("meta"):
+            skeleton = cls(config)
     except ConfigError:
         raise
     except (ValueError, TypeError, RuntimeError, ZeroDivisionError, OverflowError, IndexError) as e:
         raise ConfigError(f"The {where} ({config}) cannot build a {cls.name} model: {e}") from e
-    limit, what = model_size_limit()
+    size, (limit, what) = model_bytes(skeleton), model_size_limit()
     if size > limit:
         raise ConfigError(
             f"The {where} asks for a {cls.name} model of {size / 2**30:,.1f} GiB of weights, more than {what}; "
             "lower its sizes (latent_dim, channels, blocks, image size)."
         )
+    return skeleton
 
 
 def config_from_dict(config_cls: type, values: dict[str, Any] | None, where: str = "model config"):

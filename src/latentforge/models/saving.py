@@ -41,15 +41,20 @@ def save_model(model: GenerativeModel, path: str | os.PathLike, training: dict[s
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> GenerativeModel:
-    """Load a saved-model directory (or a run directory containing ``model/``) in eval mode."""
+    """Load a saved-model directory (or a run directory containing ``model/``) in eval mode.
+
+    Everything is checked before the model is built for real: the config (on a weightless skeleton), the
+    weights' names and shapes, their SHA-256 and that they are finite."""
     path = resolve_model_dir(path)
     meta = read_model_meta(path)
     try:
-        model = build_model(meta["model"], meta["config"], where=f"{meta['model']} config")
+        skeleton = build_model(meta["model"], meta["config"], where=f"{meta['model']} config", meta=True)
     except ConfigError as e:
         raise CheckpointError(f"Cannot rebuild the model saved in {path}: {e}") from e
-    load_checked_weights(model, path, recorded_sha256(meta, WEIGHTS, path / "config.json"),
-                         "do not match its config.json", "the files come from different models.")
+    state = read_checked_weights(skeleton, path, recorded_sha256(meta, WEIGHTS, path / "config.json"),
+                                 "do not match its config.json", "the files come from different models.")
+    model = type(skeleton)(skeleton.config)
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 
@@ -74,15 +79,16 @@ def read_model_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def load_checked_weights(model: GenerativeModel, path: Path, sha256: str | None, problem: str, advice: str) -> None:
-    """Load ``path/model.safetensors`` into ``model``: names and shapes must match, the bytes the recorded
-    SHA-256 (when there is one), and every floating tensor must be finite."""
+def read_checked_weights(model: GenerativeModel, path: Path, sha256: str | None, problem: str,
+                         advice: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``path/model.safetensors`` once they are known to fit ``model`` (names and shapes), to
+    match the recorded SHA-256 (when there is one) and to be finite."""
     weights = path / WEIGHTS
     state, actual = read_tensors(weights, "Model weights")
     check_matching_state(model, state, weights, problem, advice)
     verify_sha256(weights, "Model weights", actual, sha256)
     check_finite(state, weights, "Model weights")
-    model.load_state_dict(state)
+    return state
 
 
 def init_weights_from(model: GenerativeModel, path: str | os.PathLike) -> Path:
@@ -91,10 +97,11 @@ def init_weights_from(model: GenerativeModel, path: str | os.PathLike) -> Path:
     iwae). Returns the model directory the weights came from."""
     path = resolve_model_dir(path)
     meta = read_json(path / "config.json", "Model config")
-    load_checked_weights(model, path, recorded_sha256(meta, WEIGHTS, path / "config.json"),
-                         f"do not fit the {model.name} model of this run",
-                         "train.init_from needs a saved model with the same networks (same channels, blocks, "
-                         "latent_dim and image shape).")
+    model.load_state_dict(read_checked_weights(
+        model, path, recorded_sha256(meta, WEIGHTS, path / "config.json"),
+        f"do not fit the {model.name} model of this run",
+        "train.init_from needs a saved model with the same networks (same channels, blocks, latent_dim and image "
+        "shape)."))
     return path
 
 
