@@ -13,10 +13,11 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from conftest import TINY_MODEL, blob_images, tiny_dataset
 
 import latentforge as lf
 from latentforge import api
-from latentforge.config import RunConfig, run_config_from_dict
+from latentforge.config import run_config_from_dict
 from latentforge.data import ImageDataset
 from latentforge.errors import CheckpointError, ConfigError, DataError, TrainingError
 from latentforge.jobs.report import write_report
@@ -26,8 +27,6 @@ from latentforge.models import available_models, build_model, get_model_class
 from latentforge.models.vae import VAE
 from latentforge.training import TrainConfig, Trainer, read_metrics
 from latentforge.validation import limits_of, numeric_fields
-
-from conftest import TINY_MODEL, blob_images, tiny_dataset
 
 FAST = {"batch_size": 32, "train_config": {"warmup_steps": 0, "eval_batch_size": 64}, "progress": False}
 
