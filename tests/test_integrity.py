@@ -27,8 +27,13 @@ from latentforge.errors import (
     RunLockedError,
 )
 from latentforge.io import atomic_write_bytes, check_writable_target
-from latentforge.models import build_model, get_model_class, load_model, save_model
-from latentforge.models import registry
+from latentforge.models import (
+    build_model,
+    get_model_class,
+    load_model,
+    registry,
+    save_model,
+)
 from latentforge.training import TrainConfig, Trainer, read_checkpoint, write_checkpoint
 from latentforge.training.checkpoint import remove_stale_temp_dirs
 from latentforge.training.lock import RunLock
@@ -200,7 +205,7 @@ def test_a_saved_model_name_that_is_not_a_string_is_refused(saved, value):
         load_model(saved)
 
 
-@pytest.mark.parametrize("value", [0, -3, 2.5, "abc", True, None and 0, 10**12, "nan", 1e300])
+@pytest.mark.parametrize("value", [0, -3, 2.5, "abc", True, None, [4], "", 10**12, "nan", 1e300])
 def test_saved_sizes_that_are_not_positive_integers_are_refused(saved, value):
     rewrite_config(saved, lambda meta: meta["config"].update(latent_dim=value))
     with pytest.raises(CheckpointError, match="latent_dim"):

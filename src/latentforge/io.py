@@ -12,8 +12,9 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -140,7 +141,7 @@ def read_tensors(path: str | os.PathLike, what: str) -> tuple[dict[str, torch.Te
         return load(data), sha256_hex(data)
     except (SafetensorError, OSError, ValueError, TypeError, RuntimeError) as e:
         raise CheckpointError(
-            f"{what} at {path} is corrupt or truncated ({e}). Restore it from a copy or retrain."
+            f"{path} ({what.lower()}) is corrupt or truncated ({e}). Restore it from a copy or retrain."
         ) from e
 
 
@@ -167,7 +168,7 @@ def recorded_sha256(meta: Any, filename: str, record: Path) -> str | None:
 def verify_sha256(path: Path, what: str, actual: str, recorded: str | None) -> None:
     if recorded is not None and actual != recorded:
         raise IntegrityError(
-            f"{what} at {path} is corrupt or truncated: its SHA-256 is {actual}, but {recorded} was recorded "
+            f"{path} ({what.lower()}) is corrupt or truncated: its SHA-256 is {actual}, but {recorded} was recorded "
             "when it was saved. Restore the file from a copy or retrain."
         )
 
@@ -177,7 +178,7 @@ def check_finite(tensors: Mapping[str, torch.Tensor], path: Path, what: str) -> 
     bad = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:
         raise IntegrityError(
-            f"{what} at {path} hold NaN or infinite values (in {', '.join(bad[:5])}"
+            f"{path} ({what.lower()}) holds NaN or infinite values (in {', '.join(bad[:5])}"
             f"{f' and {len(bad) - 5} more' if len(bad) > 5 else ''}): a model whose training diverged was saved. "
             "Retrain (e.g. with a lower learning rate or train.grad_clip) or restore an earlier copy."
         )

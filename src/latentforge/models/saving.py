@@ -14,7 +14,15 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError, ConfigError
-from ..io import atomic_write_json, check_finite, read_json, read_tensors, recorded_sha256, save_tensors, verify_sha256
+from ..io import (
+    atomic_write_json,
+    check_finite,
+    read_json,
+    read_tensors,
+    recorded_sha256,
+    save_tensors,
+    verify_sha256,
+)
 from .base import GenerativeModel
 from .registry import build_model
 

@@ -15,9 +15,13 @@ import os
 import socket
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ..errors import OutputError, RunLockedError
 from ..io import write_error
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 try:
     import fcntl
@@ -35,7 +39,7 @@ class RunLock:
         self.path = self.run_dir / LOCK_NAME
         self._fd: int | None = None
 
-    def __enter__(self) -> RunLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 
