@@ -39,7 +39,9 @@ class ImageDataset:
         if self.images.shape[1] not in (1, 3):
             raise DataError(f"Dataset {self.name!r}: images must have 1 or 3 channels, got {self.images.shape[1]}.")
         if 0 in self.images.shape[2:]:
-            raise DataError(f"Dataset {self.name!r}: images must be at least 1×1 pixels, got {tuple(self.images.shape)}.")
+            raise DataError(
+                f"Dataset {self.name!r}: images must be at least 1×1 pixels, got shape {tuple(self.images.shape)}."
+            )
         self.images = self.images.contiguous()
         if self.labels is not None:
             if self.labels.ndim != 1 or len(self.labels) != len(self.images):

@@ -18,7 +18,7 @@ from PIL.ImageFile import StubImageFile
 
 from ..errors import DataError
 from .dataset import ImageDataset, LoadOptions
-from .images import GRAY_MODES, UnreadableImageError, image_header, read_image
+from .images import GRAY_MODES, REPLACE, UnreadableImageError, image_header, read_image
 from .splits import hash_is_test
 
 # Pillow formats it can identify but not decode: a video (MPEG) and a vector document (EPS, via Ghostscript).
@@ -159,5 +159,6 @@ def raise_unreadable(root: Path, bad: list[Unreadable], total: int) -> None:
         return
     names = ", ".join(f"{rel} ({e.reason})" for rel, e in bad[:MAX_LISTED])
     more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
-    advice = " ".join(dict.fromkeys(e.advice for _, e in bad))  # each distinct piece of advice once
+    special = dict.fromkeys(e.advice for _, e in bad if e.advice != REPLACE)  # each distinct one once
+    advice = " ".join(["Remove or replace them.", *special])
     raise DataError(f"Cannot read {len(bad)} of {total} image files under {root}: {names}{more}. {advice}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import struct
 import warnings
 import zlib
@@ -28,8 +29,8 @@ TIFF_BITS_PER_SAMPLE = 258
 # What Pillow raises on damaged or hostile input: any of them means a bad file, not a bug here.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, MemoryError)
 REPLACE = "Remove or replace the file."
-DOWNSCALE = ("Downscale it first (e.g. `magick in.png -resize 4096x4096 out.png`), or raise "
-             "PIL.Image.MAX_IMAGE_PIXELS if you trust the file.")
+DOWNSCALE = ("Downscale images over the pixel limit first (e.g. `magick in.png -resize 4096x4096 out.png`), or "
+             "raise PIL.Image.MAX_IMAGE_PIXELS if you trust them.")
 
 
 class UnreadableImageError(DataError):
@@ -57,8 +58,8 @@ def read_image(path: str | os.PathLike, size: int | None = None, channels: int |
         im.load()
         mode = {1: "L", 3: "RGB", None: "L" if im.mode in GRAY_MODES else "RGB"}[channels]
         im = to_8bit(im, path).convert(mode)
-    if size is not None:
-        im = resize_and_crop(im, size)
+        if size is not None:
+            im = resize_and_crop(im, size)  # inside: Pillow's crop checks for bombs too
     arr = np.asarray(im, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
@@ -85,9 +86,16 @@ def opened_image(path: Path) -> Iterator[Image.Image]:
     except UnreadableImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise UnreadableImageError(path, f"too many pixels to decode safely ({e})", DOWNSCALE) from e
+        raise UnreadableImageError(path, bomb_reason(e), DOWNSCALE) from e
     except DECODE_ERRORS as e:
         raise UnreadableImageError(path, failure_reason(path, e)) from e
+
+
+def bomb_reason(error: Exception) -> str:
+    """Pillow's decompression-bomb message, shortened to the figures."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+    return f"{pixels}, over the safe decoding limit PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,}"
 
 
 def failure_reason(path: Path, error: BaseException) -> str:
@@ -99,12 +107,12 @@ def failure_reason(path: Path, error: BaseException) -> str:
     if isinstance(error, PermissionError):
         return "permission denied"
     if path.is_file() and path.stat().st_size == 0:
-        return "the file is empty (0 bytes)"
+        return "empty file, 0 bytes"
     if isinstance(error, UnidentifiedImageError):
         return "not an image in any format Pillow reads"
     if isinstance(error, MemoryError):
         return "not enough memory to decode it"
-    return f"the file is truncated or corrupt ({type(error).__name__}: {error})"
+    return f"truncated or corrupt, {type(error).__name__}: {error}"
 
 
 def to_8bit(im: Image.Image, path: Path) -> Image.Image:
@@ -116,9 +124,9 @@ def to_8bit(im: Image.Image, path: Path) -> Image.Image:
         if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
             raise UnreadableImageError(
                 path,
-                f"32-bit float pixels in [{np.nanmin(arr)}, {np.nanmax(arr)}] (NaN or inf: "
-                f"{int((~np.isfinite(arr)).sum())}), but float images must be finite and in [0, 1]",
-                "Save it as an 8- or 16-bit image, or scale it to [0, 1].",
+                f"float pixels in [{np.nanmin(arr)}, {np.nanmax(arr)}] with {int((~np.isfinite(arr)).sum())} NaN "
+                "or inf, but float images must be finite and in [0, 1]",
+                "Save float images as 8- or 16-bit images, or scale them to [0, 1].",
             )
         scaled = arr * 255.0
     else:
@@ -128,7 +136,7 @@ def to_8bit(im: Image.Image, path: Path) -> Image.Image:
             raise UnreadableImageError(
                 path,
                 f"integer pixels in [{arr.min()}, {arr.max()}] do not fit its bit depth of {depth} (0..{top})",
-                "Save it as an unsigned 8- or 16-bit image.",
+                "Save such images as unsigned 8- or 16-bit images.",
             )
         scaled = arr.astype(np.float64) * (255 / top)
     return Image.fromarray(np.rint(scaled).astype(np.uint8))
