@@ -305,7 +305,7 @@ def test_a_previous_demo_run_loses_only_its_own_outputs(tmp_path):
     (out / "model" / "config.json").write_text("{}")
     (out / "metrics.jsonl").write_text("")
     (out / ".lock").write_text("")
-    preset = latentforge.config.load_run_config("demo")
+    preset = latentforge.run_config.load_run_config("demo")
     (out / "run.yaml").write_text(json.dumps({**preset, "train": {"epochs": 3}}))
     latentforge.api.clear_previous_demo(out)
     assert sorted(p.name for p in out.iterdir()) == [".lock"]

@@ -17,7 +17,7 @@ from conftest import TINY_MODEL, blob_images, tiny_dataset
 
 import latentforge as lf
 from latentforge import api
-from latentforge.config import run_config_from_dict
+from latentforge.run_config import run_config_from_dict
 from latentforge.data import ImageDataset
 from latentforge.errors import CheckpointError, ConfigError, DataError, TrainingError
 from latentforge.jobs.report import write_report

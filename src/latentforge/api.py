@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from . import __version__
-from .config import RunConfig, apply_overrides, load_run_config, run_config_from_dict
+from .run_config import RunConfig, apply_overrides, load_run_config, run_config_from_dict
 from .data import ImageDataset, load_dataset
 from .devices import resolve_device
 from .errors import ConfigError, DataError, OutputError

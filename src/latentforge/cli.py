@@ -100,7 +100,7 @@ def _models_listing() -> str:
 
 
 def _presets_listing() -> str:
-    from .config import available_presets
+    from .run_config import available_presets
 
     return f"Presets: {', '.join(available_presets())}."
 
@@ -166,7 +166,7 @@ def train(config_path, model, data, data_dir, image_size, channels, epochs, batc
           likelihood, max_steps, device, sets, out, resume, init_from, report, progress, as_json) -> None:
     """Train a model; the saved model lands in OUT/model."""
     from .api import train as api_train
-    from .config import parse_set_option
+    from .run_config import parse_set_option
 
     flags = {"model.latent_dim": latent_dim, "model.beta": beta, "model.likelihood": likelihood,
              "train.max_steps": max_steps, "train.device": device, "train.init_from": init_from}

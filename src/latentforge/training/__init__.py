@@ -1,7 +1,7 @@
 """Training: the Trainer, its config, checkpoints and metric logs."""
 
 from .checkpoint import find_checkpoint, read_checkpoint, write_checkpoint
-from .config import TrainConfig
+from .train_config import TrainConfig
 from .logging import MetricsLog, read_metrics
 from .trainer import Trainer, resolve_device
 

@@ -22,7 +22,7 @@ from ..io import atomic_write_bytes
 from ..metrics import evaluate_model
 from ..models import GenerativeModel, latent_of
 from .checkpoint import find_checkpoint, read_checkpoint, remove_stale_temp_dirs, write_checkpoint
-from .config import TrainConfig
+from .train_config import TrainConfig
 from .events import EventHandler, print_event
 from .lock import RunLock
 from .logging import MetricsLog, truncate_metrics
