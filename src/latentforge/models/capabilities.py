@@ -1,0 +1,64 @@
+"""What a model can do: the typed capabilities and the Protocols for its optional abilities.
+
+A capability names a job the model serves (``require_capability`` is the one check); an optional ability
+that a job or an evaluation loop uses when present is a runtime-checkable Protocol, found with
+``isinstance`` rather than ``hasattr``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import torch
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .base import GenerativeModel
+
+Batch = tuple[torch.Tensor, "torch.Tensor | None"]
+
+
+class Capability(str, enum.Enum):
+    """A job a model serves; the string values are what saved JSON and ``info`` show."""
+
+    GENERATE = "generate"
+    RECONSTRUCT = "reconstruct"
+    EDIT = "edit"
+    REPRESENT = "represent"
+    LIKELIHOOD = "likelihood"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@runtime_checkable
+class SupportsImportanceWeights(Protocol):
+    """Models whose negative log-likelihood can be estimated by importance sampling."""
+
+    def log_importance_weights(self, batch: Batch, k: int) -> torch.Tensor:
+        """log p(x, z_i) − log q(z_i | x) for k posterior draws per image: shape k × N."""
+
+
+@runtime_checkable
+class SupportsPosterior(Protocol):
+    """Models with an approximate posterior q(z|x) (a distribution object) to draw latents from."""
+
+    def posterior(self, batch: Batch) -> Any:
+        """q(z | x) for a batch (x, labels), a distribution object with ``.mean`` and ``.sample()``."""
+
+
+@runtime_checkable
+class SupportsLatentGeneration(Protocol):
+    """Generators that map a latent vector straight to an image (used to invert images into latents)."""
+
+    def generate_from_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] from latents z (N × latent_dim)."""
+
+
+def require_capability(model: GenerativeModel, capability: Capability) -> None:
+    """Raise a ConfigError naming what the model supports when it cannot do ``capability``."""
+    if capability not in model.capabilities:
+        supported = ", ".join(sorted(c.value for c in model.capabilities))
+        raise ConfigError(f"A {model.name} model cannot {capability.value}; it supports: {supported}.")
