@@ -215,7 +215,7 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
 def evaluate_run(name: str, paper: str, run_dir: Path, how: dict[str, Any], args: argparse.Namespace,
                  grid_dir: Path, docs_dir: Path) -> dict[str, Any]:
     from latentforge.api import load
-    from latentforge.metrics.sample_quality import sample_quality
+    from latentforge.jobs.evaluate import sample_quality
     from latentforge.training import read_metrics
 
     model = load(run_dir)
@@ -275,7 +275,7 @@ def evaluate_run(name: str, paper: str, run_dir: Path, how: dict[str, Any], args
 def classifier_accuracy(dataset: str, data_dir: str | None, *, build: bool) -> float | None:
     """The cached LeNet's recorded test accuracy; ``build``: train and cache it first if there is none."""
     from latentforge.errors import CheckpointError
-    from latentforge.metrics.features import extractor_dir, get_extractor, load_extractor
+    from latentforge.jobs.evaluate.features import extractor_dir, get_extractor, load_extractor
 
     if build:
         return get_extractor(dataset, (1, 28, 28), data_dir=data_dir).accuracy

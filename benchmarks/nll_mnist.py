@@ -129,7 +129,7 @@ def sharded_nll(model, test, run_dir: Path, args) -> dict[str, Any]:
     k, seed and image range."""
     import hashlib
 
-    from latentforge.metrics.likelihood import importance_sampled_nll, merge_shards
+    from latentforge.jobs.evaluate import importance_sampled_nll, merge_shards
 
     total = len(test) if args.max_images is None else min(args.max_images, len(test))
     weights = hashlib.sha256((run_dir / "model" / "model.safetensors").read_bytes()).hexdigest()

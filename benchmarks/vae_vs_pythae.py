@@ -91,6 +91,7 @@ def pythae_model(ours, latent_dim: int):
 
 # -- training ------------------------------------------------------------------------------------
 def train_ours(train, test, args, seed: int) -> tuple[Any, list[dict[str, Any]], float]:
+    from latentforge.jobs.evaluate import evaluator
     from latentforge.training import TrainConfig, Trainer
 
     model = build_ours(seed)
@@ -104,7 +105,8 @@ def train_ours(train, test, args, seed: int) -> tuple[Any, list[dict[str, Any]],
                 curve.append({"epoch": record["epoch"], "seconds": record["train_seconds"],
                               "test_neg_elbo": record["loss"]})
 
-        trainer = Trainer(model, train, test, config, Path(tmp) / "run", progress=args.progress, on_log=on_log)
+        trainer = Trainer(model, train, test, config, Path(tmp) / "run", progress=args.progress, on_log=on_log,
+                          evaluate=evaluator(config))
         trainer.fit()
         total = trainer.train_seconds
     return model, curve, total
@@ -164,8 +166,7 @@ def time_to_reach(curve: list[dict[str, Any]], target: float) -> float | None:
 
 
 def shared_evaluation(model, test, args) -> dict[str, float]:
-    from latentforge.metrics.evaluation import evaluate_model
-    from latentforge.metrics.likelihood import importance_sampled_nll
+    from latentforge.jobs.evaluate import evaluate_model, importance_sampled_nll
 
     ev = evaluate_model(model, test, seed=args.seed)
     nll = importance_sampled_nll(model, test, k=args.k, max_images=args.nll_images, seed=args.seed,

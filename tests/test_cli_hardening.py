@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import TINY_MODEL, blob_images
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -24,10 +25,8 @@ import latentforge as lf
 import latentforge.api
 from latentforge.cli import main
 from latentforge.errors import ConfigError, DataError, OutputError
-from latentforge.metrics.evaluation import non_finite_to_none
+from latentforge.jobs.output import non_finite_to_none
 from latentforge.models import build_model
-
-from conftest import TINY_MODEL, blob_images
 
 HUGE = 10**30
 # Each class of bad number: zero, negative, NaN, infinite, huge.

@@ -5,16 +5,15 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from latentforge.errors import ConfigError
+from latentforge.jobs.evaluate import evaluate_model, evaluator
 from latentforge.jobs.invert import invert, train_inversion_encoder
-from latentforge.metrics import evaluate_model
 from latentforge.models import build_model, load_model, save_model
 from latentforge.nn.diffaugment import AUGMENTATIONS, diff_augment
 from latentforge.nn.gan_losses import gradient_penalty
-from latentforge.training import Trainer, TrainConfig, read_metrics
-
-from conftest import TINY_MODEL
+from latentforge.training import TrainConfig, Trainer, read_metrics
 
 GANS = ["dcgan", "wgan-gp", "sngan", "cgan"]
 
@@ -28,7 +27,7 @@ def make_trainer(name, train, test, run_dir, model_options=None, **overrides):
     model = build_model(name, options)
     config = TrainConfig(**{"epochs": 2, "batch_size": 16, "log_every": 1, "warmup_steps": 2, "eval_batch_size": 16,
                             **overrides})
-    return Trainer(model, train, test, config, run_dir, progress=False)
+    return Trainer(model, train, test, config, run_dir, progress=False, evaluate=evaluator(config))
 
 
 def records(run_dir, event):

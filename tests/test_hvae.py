@@ -2,13 +2,12 @@
 
 import pytest
 import torch
+from conftest import tiny_dataset
 
 from latentforge.errors import ConfigError
-from latentforge.metrics.likelihood import importance_sampled_nll
+from latentforge.jobs.evaluate import evaluator, importance_sampled_nll
 from latentforge.models import build_model, latent_of, load_model, save_model
-from latentforge.training import Trainer, TrainConfig, read_metrics
-
-from conftest import tiny_dataset
+from latentforge.training import TrainConfig, Trainer, read_metrics
 
 TINY_HVAE = {"channels": 8, "latent_channels": 2, "latent_layers": 3}
 
@@ -101,7 +100,7 @@ def test_training_lowers_the_loss(tmp_path, options):
     train, test = tiny_dataset(32, "train"), tiny_dataset(8, "test", seed=1)
     config = TrainConfig(epochs=6, batch_size=16, lr=5e-3, log_every=1, warmup_steps=2, eval_batch_size=16,
                          binarize="dynamic", eval_every=0)
-    metrics = Trainer(make(**options), train, test, config, tmp_path, progress=False).fit()
+    metrics = Trainer(make(**options), train, test, config, tmp_path, progress=False, evaluate=evaluator(config)).fit()
     losses = [r["loss"] for r in read_metrics(tmp_path / "metrics.jsonl") if r["event"] == "train"]
     assert len(losses) == 12 and sum(losses[-3:]) / 3 < 0.85 * sum(losses[:3]) / 3
     assert {"elbo", "kl", "kl_0", "kl_2", "psnr"} <= set(metrics)

@@ -5,19 +5,20 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_MODEL, tiny_dataset
 from torch import nn
 from torch.distributions import MultivariateNormal
 
 from latentforge.data import ImageDataset
 from latentforge.errors import ConfigError
-from latentforge.metrics import evaluate_model
-from latentforge.metrics.likelihood import active_units, importance_sampled_nll, merge_shards
+from latentforge.jobs.evaluate import (
+    evaluate_model,
+    importance_sampled_nll,
+    merge_shards,
+)
+from latentforge.metrics.likelihood import active_units
 from latentforge.models import build_model
 from latentforge.nn.distributions import LOG_2PI
-
-from conftest import TINY_MODEL, tiny_dataset
-
-
 
 
 class LinearGaussianVAE(nn.Module):
@@ -185,7 +186,7 @@ def test_the_evaluate_verb_adds_the_nll(tiny_npz, tmp_path):
 
 
 def test_nll_works_for_the_conditional_vae():
-    from latentforge.metrics.likelihood import importance_sampled_nll
+    from latentforge.jobs.evaluate import importance_sampled_nll
 
     data = tiny_dataset(8, "test", seed=3)
     model = build_model("cvae", {**TINY_MODEL, "num_classes": 4})

@@ -11,16 +11,17 @@ import pytest
 import scipy.linalg
 import torch
 from click.testing import CliRunner
+from conftest import TINY_MODEL, blob_images, tiny_dataset
 from safetensors.torch import save_file
 
-from conftest import TINY_MODEL, blob_images, tiny_dataset
 from latentforge.errors import CheckpointError, ConfigError, DataError
-from latentforge.metrics import features as feat
-from latentforge.metrics import inception
+from latentforge.jobs.evaluate import features as feat
+from latentforge.jobs.evaluate import inception
+from latentforge.jobs.evaluate.sample_quality import sample_quality
 from latentforge.metrics.fid import fid_from_features, frechet_distance
 from latentforge.metrics.kid import kid, mmd2, polynomial_kernel
 from latentforge.metrics.precision_recall import precision_recall
-from latentforge.metrics.sample_quality import sample_quality
+from latentforge.nn import inception as inception_net
 
 TINY_RECIPE = feat.LeNetRecipe(widths=(4, 8, 8), feature_dim=8, epochs=2, batch_size=32)
 
@@ -285,7 +286,7 @@ def test_api_and_cli_evaluate_with_fid(npz_spec, tmp_path, monkeypatch, any_accu
 def inception_weights(tmp_path_factory):
     """Random weights in the expected (torchvision Inception3) names, as a safetensors file."""
     torch.manual_seed(0)
-    net = inception.FIDInceptionV3()
+    net = inception_net.FIDInceptionV3()
     path = tmp_path_factory.mktemp("inception") / "fid_inception.safetensors"
     state = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)  # present in the real file
@@ -299,7 +300,7 @@ def test_inception_gives_2048_features_for_gray_and_rgb_images(inception_weights
     with torch.no_grad():
         features = net.eval()(gray)  # the real path: 299×299 bilinear resize
         assert features.shape == (1, 2048) and torch.isfinite(features).all()
-        monkeypatch.setattr(inception, "INPUT_SIZE", 75)  # smallest input the network takes: a cheap second pass
+        monkeypatch.setattr(inception_net, "INPUT_SIZE", 75)  # smallest input the network takes: a cheap second pass
         assert torch.allclose(net(gray), net(gray.expand(-1, 3, -1, -1)))  # grayscale = the plane repeated in RGB
         assert net(torch.rand(2, 3, 32, 32)).shape == (2, 2048)
 
@@ -333,7 +334,7 @@ def test_pytorch_fid_wrapper_names_are_understood():
 
 def test_sample_quality_uses_inception_features_when_given_weights(inception_weights, npz_spec, monkeypatch):
     path, _ = inception_weights
-    monkeypatch.setattr(inception, "INPUT_SIZE", 75)  # the smallest input the network takes: keeps the test fast
+    monkeypatch.setattr(inception_net, "INPUT_SIZE", 75)  # the smallest input the network takes: keeps the test fast
     images = blob_images(6, seed=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no lenet extractor is trained or loaded

@@ -5,13 +5,13 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from latentforge.errors import CheckpointError, TrainingError
+from latentforge.jobs.evaluate import evaluator
 from latentforge.models import build_model, load_model
-from latentforge.training import Trainer, TrainConfig, read_metrics
+from latentforge.training import TrainConfig, Trainer, read_metrics
 from latentforge.training.checkpoint import find_checkpoint
-
-from conftest import TINY_MODEL
 
 
 def make_trainer(train, test, run_dir, **overrides):
@@ -19,7 +19,7 @@ def make_trainer(train, test, run_dir, **overrides):
     model = build_model("vae", {**TINY_MODEL, "image_shape": train.shape})
     config = TrainConfig(**{"epochs": 2, "batch_size": 16, "lr": 3e-3, "log_every": 1, "warmup_steps": 2,
                             "eval_batch_size": 16, **overrides})
-    return Trainer(model, train, test, config, run_dir, progress=False)
+    return Trainer(model, train, test, config, run_dir, progress=False, evaluate=evaluator(config))
 
 
 def train_losses(run_dir):
@@ -160,7 +160,7 @@ def test_learning_rate_schedule():
 
 
 def test_evaluation_is_deterministic_and_leaves_training_rng_alone(tiny_train, tiny_test, tmp_path):
-    from latentforge.metrics import evaluate_model
+    from latentforge.jobs.evaluate import evaluate_model
 
     model = build_model("vae", TINY_MODEL)
     torch.manual_seed(5)
@@ -188,7 +188,7 @@ def test_dynamic_binarisation_feeds_fresh_binary_images(tiny_train, tiny_test, t
 
 
 def test_static_test_binarisation_is_repeatable(tiny_test):
-    from latentforge.metrics import evaluate_model
+    from latentforge.jobs.evaluate import evaluate_model
 
     model = build_model("vae", TINY_MODEL)
     a = evaluate_model(model, tiny_test, batch_size=16, binarize=True)

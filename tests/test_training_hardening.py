@@ -4,6 +4,7 @@ value is validated, messages appear without a terminal, collapse and meaningless
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import re
@@ -17,16 +18,19 @@ from conftest import TINY_MODEL, blob_images, tiny_dataset
 
 import latentforge as lf
 from latentforge import api
-from latentforge.run_config import run_config_from_dict
 from latentforge.data import ImageDataset
 from latentforge.errors import CheckpointError, ConfigError, DataError, TrainingError
+from latentforge.jobs.evaluate import evaluator
+from latentforge.jobs.evaluate import features as feat
 from latentforge.jobs.report import write_report
-from latentforge.metrics import features as feat
-from latentforge.metrics import sample_quality as sq
 from latentforge.models import available_models, build_model, get_model_class
 from latentforge.models.vae import VAE
+from latentforge.run_config import run_config_from_dict
 from latentforge.training import TrainConfig, Trainer, read_metrics
 from latentforge.validation import limits_of, numeric_fields
+
+# the module, not the function of the same name that latentforge.jobs.evaluate exports
+sq = importlib.import_module("latentforge.jobs.evaluate.sample_quality")
 
 FAST = {"batch_size": 32, "train_config": {"warmup_steps": 0, "eval_batch_size": 64}, "progress": False}
 
@@ -210,7 +214,7 @@ def train_collecting_events(tmp_path, epochs: int = 3, **config) -> list[tuple[s
     train_config = TrainConfig(epochs=epochs, batch_size=16, warmup_steps=0, lr=3e-3, schedule="constant",
                                eval_every=0, channels_last=False)
     Trainer(model, tiny_dataset(64), tiny_dataset(16, "test", seed=1), train_config, tmp_path, progress=False,
-            on_event=lambda kind, info: events.append((kind, info))).fit()
+            on_event=lambda kind, info: events.append((kind, info)), evaluate=evaluator(train_config)).fit()
     return events
 
 

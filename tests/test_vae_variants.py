@@ -5,16 +5,16 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_MODEL, blob_images, tiny_dataset
 
 from latentforge.errors import ConfigError, DataError
+from latentforge.jobs.evaluate import evaluator
 from latentforge.models import build_model, load_model, save_model
-from latentforge.models.vamp_vae import mixture_log_prob
 from latentforge.models.vae import VAE
+from latentforge.models.vamp_vae import mixture_log_prob
 from latentforge.nn.pixelcnn import GatedPixelCNN
 from latentforge.nn.quantize import VectorQuantizer
-from latentforge.training import Trainer, TrainConfig
-
-from conftest import TINY_MODEL, blob_images, tiny_dataset
+from latentforge.training import TrainConfig, Trainer
 
 X = blob_images(16, channels=1).float() / 255
 Y = torch.arange(16) % 4
@@ -281,7 +281,7 @@ def test_vq_vae_prior_is_fitted_after_training_and_samples_codes(tmp_path):
     with pytest.raises(ConfigError, match="not been fitted"):
         model.sample(2)
     config = TrainConfig(epochs=2, batch_size=16, lr=3e-3, log_every=1, eval_batch_size=16, warmup_steps=0)
-    metrics = Trainer(model, train, test, config, tmp_path, progress=False).fit()
+    metrics = Trainer(model, train, test, config, tmp_path, progress=False, evaluate=evaluator(config)).fit()
     assert {"loss", "rec", "commitment", "mse", "psnr"} <= set(metrics)
     assert bool(model.prior_fitted)
     codes = model.prior.sample(3, 7, 7, generator=torch.Generator().manual_seed(0))

@@ -23,18 +23,17 @@ from .devices import resolve_device
 from .errors import ConfigError, DataError, OutputError
 from .io import read_json
 from .jobs import generate, interpolate, reconstruct
+from .jobs.evaluate import SHARD_MOMENTS, evaluate_model, evaluator, importance_sampled_nll, sample_quality
 from .jobs.output import (
     check_grid_output,
     check_image_output,
     check_output_target,
+    non_finite_to_none,
     write_grid,
     write_json,
 )
 from .jobs.reconstruct import comparison_grid
 from .jobs.report import write_report
-from .metrics import evaluate_model
-from .metrics.likelihood import SHARD_MOMENTS, importance_sampled_nll
-from .metrics.sample_quality import sample_quality
 from .models import GenerativeModel, build_model, get_model_class, load_model
 from .models.saving import init_weights_from, resolve_model_dir
 from .training import Trainer, read_metrics
@@ -139,7 +138,7 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
         "python_version": platform.python_version(),
     }
     trainer = Trainer(net, train_data, test_data, run_config.train, run_dir, run_info=info, progress=progress,
-                      on_event=on_event, recipe=run_config.recipe())
+                      on_event=on_event, recipe=run_config.recipe(), evaluate=evaluator(run_config.train))
     with removed_if_unused(run_dir):
         metrics = trainer.fit(resume=resume)
     trained = trainer.saved_model.to(memory_format=torch.contiguous_format).eval()

@@ -125,7 +125,7 @@ def _echo_json(obj) -> None:
 
 def _finite_figures(figures: dict) -> dict:
     """The figures with NaN/inf as null (valid JSON), and a warning on stderr naming those figures."""
-    from .metrics.evaluation import non_finite_to_none
+    from .api import non_finite_to_none
 
     cleaned, bad = non_finite_to_none(figures)
     if bad:

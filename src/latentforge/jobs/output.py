@@ -113,9 +113,28 @@ def write_output(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """``obj`` as indented JSON (strict: NaN and infinities are refused; see metrics.evaluation.non_finite_to_none)."""
+    """``obj`` as indented JSON (strict: NaN and infinities are refused; see non_finite_to_none)."""
     try:
         text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False)
     except ValueError as e:
         raise ConfigError(f"Cannot write {path} as JSON: {e}; replace NaN and infinities by None first.") from e
     return write_output(path, (text + "\n").encode())
+
+
+def non_finite_to_none(figures: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``figures`` with every NaN or infinite number (nested in lists and dicts too) replaced by None, which
+    JSON writes as null, and the names of the figures that held one."""
+    bad: list[str] = []
+
+    def clean(value: Any, name: str) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            bad.append(name)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{name}.{k}" if name else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, name) for v in value]
+        return value
+
+    cleaned = clean(figures, "")
+    return cleaned, sorted(set(bad))

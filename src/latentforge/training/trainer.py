@@ -19,7 +19,6 @@ from ..data import ImageDataset, iterate_batches, num_batches
 from ..devices import resolve_device as _resolve_device
 from ..errors import TrainingError
 from ..io import atomic_write_bytes
-from ..metrics import evaluate_model
 from ..models import GenerativeModel, latent_of
 from .checkpoint import find_checkpoint, read_checkpoint, remove_stale_temp_dirs, write_checkpoint
 from .train_config import TrainConfig
@@ -41,7 +40,10 @@ class Trainer:
     """Trains ``model`` on ``train_data``, evaluating on ``test_data``; everything lands in ``run_dir``.
 
     ``run_dir/model`` is both the saved model and the resumable checkpoint; ``run_dir/metrics.jsonl``
-    holds one record per logged step and per evaluation. ``recipe`` (the run config as plain values) is
+    holds one record per logged step and per evaluation. ``evaluate(model, test_data)`` gives the test
+    figures at the end of an evaluated epoch (None: no evaluation); the orchestration above passes it in
+    (``latentforge.jobs.evaluate.evaluator(config)``), so the one evaluation loop lives with the jobs.
+    ``recipe`` (the run config as plain values) is
     written to ``run_dir/run.yaml`` once the run directory is known to be free (or resumable). Messages (a
     start summary, a line per epoch, warnings) go to ``on_event(kind, info)``; by default to stderr.
     """
@@ -49,7 +51,8 @@ class Trainer:
     def __init__(self, model: GenerativeModel, train_data: ImageDataset, test_data: ImageDataset | None,
                  config: TrainConfig, run_dir: str | Path, *, run_info: dict[str, Any] | None = None,
                  progress: bool = True, on_log: Callable[[str, dict], None] | None = None,
-                 on_event: EventHandler | None = None, recipe: dict[str, Any] | None = None):
+                 on_event: EventHandler | None = None, recipe: dict[str, Any] | None = None,
+                 evaluate: Callable[[GenerativeModel, ImageDataset], dict[str, float]] | None = None):
         config.validate()
         self.config = config
         self.device = resolve_device(config.device)
@@ -67,6 +70,7 @@ class Trainer:
         self.progress, self.on_log = progress, on_log
         self.on_event = on_event or print_event
         self.recipe = recipe
+        self.evaluate = evaluate
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.base_lrs: dict[str, float] = {}
         for player in model.players:
@@ -201,10 +205,10 @@ class Trainer:
             if start == 0:  # a whole epoch was seen in this session
                 self._check_collapse(epoch, log)
             last_epoch = epoch + 1 == cfg.epochs
-            evaluated = self.test_data is not None and (
+            evaluated = self.test_data is not None and self.evaluate is not None and (
                 last_epoch or bool(cfg.eval_every and (epoch + 1) % cfg.eval_every == 0))
             if evaluated:
-                self.last_eval = self._evaluate()
+                self.last_eval = self.evaluate(self.saved_model, self.test_data)
                 seconds = round(self.train_seconds, 2)
                 log.write("eval", self.step, {"epoch": epoch + 1, "split": "test", "train_seconds": seconds,
                                               **self.last_eval})
@@ -283,11 +287,6 @@ class Trainer:
         single = len(self.optimizers) == 1
         return {"lr" if single else f"{player}_lr": optimizer.param_groups[0]["lr"]
                 for player, optimizer in self.optimizers.items()}
-
-    def _evaluate(self) -> dict[str, float]:
-        return evaluate_model(self.saved_model, self.test_data, batch_size=self.config.eval_batch_size,
-                              seed=self.config.seed, channels_last=self.config.channels_last,
-                              binarize=self.config.binarize != "none")
 
     @torch.no_grad()
     def _finalize(self) -> None:

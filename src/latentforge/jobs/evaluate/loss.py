@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import torch
 from tqdm.auto import tqdm
 
-from ..data import ImageDataset, iterate_batches
-from ..models.base import GenerativeModel, latent_of, seeded_eval
-from ..validation import at_least, check_value
-from .reconstruction import mse_per_image, psnr
+from ...data import ImageDataset, iterate_batches
+from ...metrics.likelihood import bits_per_dim
+from ...metrics.reconstruction import mse_per_image, psnr
+from ...models.base import GenerativeModel, latent_of, seeded_eval
+from ...training.train_config import TrainConfig
+from ...validation import at_least, check_value
 
 
 def evaluation_batches(dataset: ImageDataset, batch_size: int, device: torch.device, *, seed: int = 0,
@@ -78,25 +79,13 @@ def evaluate_model(model: GenerativeModel, dataset: ImageDataset, *, batch_size:
             bar.update(x.shape[0])
     result = {key: value / count for key, value in sums.items()}
     if "loss" in result:
-        result["bits_per_dim"] = result["loss"] / (math.prod(dataset.shape) * math.log(2))
+        result["bits_per_dim"] = bits_per_dim(result["loss"], dataset.shape)
     result["images"] = count
     return result
 
 
-def non_finite_to_none(figures: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``figures`` with every NaN or infinite number (nested in lists and dicts too) replaced by None, which
-    JSON writes as null, and the names of the figures that held one."""
-    bad: list[str] = []
-
-    def clean(value: Any, name: str) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            bad.append(name)
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v, f"{name}.{k}" if name else str(k)) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v, name) for v in value]
-        return value
-
-    cleaned = clean(figures, "")
-    return cleaned, sorted(set(bad))
+def evaluator(config: TrainConfig) -> Callable[[GenerativeModel, ImageDataset], dict[str, float]]:
+    """:func:`evaluate_model` with a training run's evaluation settings: what the Trainer is given to evaluate
+    with (the Trainer sits below jobs and so cannot import this loop itself)."""
+    return partial(evaluate_model, batch_size=config.eval_batch_size, seed=config.seed,
+                   channels_last=config.channels_last, binarize=config.binarize != "none")

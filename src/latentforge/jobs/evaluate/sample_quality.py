@@ -17,15 +17,21 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data import ImageDataset, load_dataset, to_uint8
-from ..errors import ConfigError, DataError
-from ..jobs.generate import generate
-from ..models.base import GenerativeModel
-from .features import LeNetRecipe, check_classifier_data, check_extractor_accuracy, feature_array, get_extractor
-from .fid import fid_from_features
+from ...data import ImageDataset, load_dataset, to_uint8
+from ...errors import ConfigError, DataError
+from ...metrics.fid import fid_from_features
+from ...metrics.kid import kid
+from ...metrics.precision_recall import precision_recall
+from ...models.base import GenerativeModel
+from ..generate import generate
+from .features import (
+    LeNetRecipe,
+    check_classifier_data,
+    check_extractor_accuracy,
+    feature_array,
+    get_extractor,
+)
 from .inception import InceptionExtractor
-from .kid import kid
-from .precision_recall import precision_recall
 
 # A model, a tensor of images N×C×H×W (uint8 or floats in [0, 1]), or sampler(count, seed) -> images.
 Source = Union[GenerativeModel, torch.Tensor, Callable[[int, int], torch.Tensor]]
@@ -86,7 +92,7 @@ def sample_quality(model_or_sampler: Source, dataset_name: str, *, n: int = 1000
     """FID, KID (mean and std over subsets), precision/recall (k-NN, k=3) of ``n`` samples against the test
     split, with ``fid_floor``: the FID between equally many training images and the same test images.
 
-    With ``inception_weights`` (a FID Inception-v3 state dict, see :mod:`latentforge.metrics.inception`) the
+    With ``inception_weights`` (a FID Inception-v3 state dict, see :mod:`latentforge.jobs.evaluate.inception`) the
     features are standard Inception pool3 features and the keys read ``fid-inception``/``kid-inception``;
     otherwise a LeNet-style classifier trained on the dataset once (cached) gives them (``fid-lenet``);
     ``recipe`` changes its architecture/training (a non-default recipe is cached separately).
