@@ -79,7 +79,7 @@ class HVAEConfig(ModelConfig):
         super().check_image_shape(shape)
         _, h, w = shape
         if h != w:
-            raise ConfigError(f"hvae expects square images, got {h}×{w}; pass --image-size to crop.")
+            raise ConfigError(f"hvae expects square images, got {h}×{w}; set data.image_size to crop them.")
         scale_plan(h, self.latent_scales)
 
 

@@ -162,7 +162,7 @@ class VQVAE(ConvAutoencoderBase):
         if not bool(self.prior_fitted):
             raise ConfigError(
                 "This vq-vae's code prior has not been fitted yet: it is fitted after the last epoch. Finish "
-                "training (latentforge train --resume) or call model.fit_prior(codes) with training code maps."
+                "training (resume the run) or call model.fit_prior(codes) with training code maps."
             )
         codes = self.prior.sample(n, *self.grid_shape, temperature=temperature, generator=generator)
         return self.decode(codes)

@@ -21,7 +21,7 @@ def stage_plan(size: int, smallest: int = 7) -> tuple[int, int]:
     if size < 4 or size % 4:
         raise ConfigError(
             f"Image size {size} is not supported by the conv backbones: use a multiple of 4 "
-            "(28, 32, 64, ...), e.g. pass --image-size 32."
+            "(28, 32, 64, ...), e.g. set data.image_size to 32."
         )
     stages = 0
     while size % 2 == 0 and size > smallest:
@@ -73,7 +73,7 @@ class ConvEncoder(nn.Module):
         super().__init__()
         c, h, w = image_shape
         if h != w:
-            raise ConfigError(f"Conv backbones expect square images, got {h}×{w}; pass --image-size to crop.")
+            raise ConfigError(f"Conv backbones expect square images, got {h}×{w}; set data.image_size to crop them.")
         self.cond_dim = cond_dim
         stages, final = stage_plan(h, smallest)
         widths = stage_widths(channels, stages)

@@ -64,7 +64,7 @@ class Generator(nn.Module):
         super().__init__()
         c, h, w = image_shape
         if h != w:
-            raise ConfigError(f"GAN backbones expect square images, got {h}×{w}; pass --image-size to crop.")
+            raise ConfigError(f"GAN backbones expect square images, got {h}×{w}; set data.image_size to crop them.")
         stages, final = stage_plan(h)
         widths = stage_widths(channels, stages)
         self.start = (widths[-1], final, final)
@@ -93,7 +93,7 @@ class Discriminator(nn.Module):
             raise ConfigError(f"Unknown discriminator norm {norm!r}; choose one of {D_NORMS}.")
         c, h, w = image_shape
         if h != w:
-            raise ConfigError(f"GAN backbones expect square images, got {h}×{w}; pass --image-size to crop.")
+            raise ConfigError(f"GAN backbones expect square images, got {h}×{w}; set data.image_size to crop them.")
         stages, final = stage_plan(h)
         widths = stage_widths(channels, stages)
         sn = spectral_norm if norm == "spectral" else (lambda m: m)
