@@ -1,4 +1,6 @@
-"""Exponential moving average of a network's weights (Yazıcı et al., 2019, for GAN generators)."""
+"""Exponential moving average of a network's weights: the one mechanism behind GAN generator averages
+(Yazıcı et al., 2019) and the Trainer's ``train.ema_decay`` (a plain function on two modules: no wrapper
+module, so the average saves and loads like any model)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
@@ -12,7 +13,6 @@ from typing import Any, Callable
 
 import torch
 import yaml
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset, iterate_batches, num_batches
@@ -20,6 +20,7 @@ from ..devices import resolve_device as _resolve_device
 from ..errors import TrainingError
 from ..io import atomic_write_bytes
 from ..models import GenerativeModel, latent_of
+from ..nn.ema import update_ema
 from .checkpoint import find_checkpoint, read_checkpoint, remove_stale_temp_dirs, write_checkpoint
 from .train_config import TrainConfig
 from .events import EventHandler, print_event
@@ -62,8 +63,7 @@ class Trainer:
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         # Weight averaging (train.ema_decay): the average is what gets evaluated and saved.
-        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
-                                 use_buffers=True) if config.ema_decay else None
+        self.ema = copy.deepcopy(self.model) if config.ema_decay else None
         self.train_data, self.test_data = train_data, test_data
         self.run_dir = Path(run_dir)
         self.run_info = run_info or {}
@@ -90,7 +90,7 @@ class Trainer:
     @property
     def saved_model(self) -> GenerativeModel:
         """The weights that are evaluated and saved: their moving average when ``ema_decay`` is set."""
-        return self.model if self.ema is None else self.ema.module
+        return self.model if self.ema is None else self.ema
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -117,8 +117,6 @@ class Trainer:
             meta = read_checkpoint(self.checkpoint_dir, self.saved_model, self.optimizers,
                                    training_model=None if self.ema is None else self.model)
             self.step = int(meta["step"])
-            if self.ema is not None:
-                self.ema.n_averaged.fill_(self.step)
             self.last_eval = meta.get("last_eval", {})
             self._seconds_before = float(meta.get("train_seconds", 0.0))
             truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
@@ -272,8 +270,8 @@ class Trainer:
                     )
             optimizer.step()
         self.model.after_step(self.step)
-        if self.ema is not None:
-            self.ema.update_parameters(self.model)
+        if self.ema is not None:  # the first step's weights start the average (decay 0 copies them)
+            update_ema(self.ema, self.model, cfg.ema_decay if self.step else 0.0)
         self.step += 1
         return parts
 
