@@ -87,3 +87,24 @@ def test_default_vae_learns_digits_on_the_bundled_data(tmp_path):
     assert run.config.data.name == "mnist-5k" and run.metrics["images"] == 1000
     assert run.metrics["loss"] < 200  # an untrained model scores ~550 nats/image; 2 epochs measured ~155
     assert run.metrics["psnr"] > 11.5  # an untrained model: ~7 dB; 2 epochs measured 13.0 dB
+
+
+def test_info_and_reconstruction_images_come_from_the_api(tiny_npz, tmp_path):
+    """The CLI's info record and its images for reconstruct are API functions (the CLI only prints)."""
+    from PIL import Image
+
+    from latentforge import api
+
+    run = lf.train("ae", f"npz:{tiny_npz}", out=tmp_path / "r", epochs=1, batch_size=16, model_config=TINY_MODEL,
+                   progress=False)
+    record = api.info(run.dir)
+    assert record["model"] == "ae" and record["path"] == str(run.model_dir) and record["steps"] > 0
+    assert record["final_metrics"]["images"] == run.metrics["images"]
+    model = lf.load(run.dir)
+    from_data = api.images_for_reconstruction(model, n=5)
+    assert from_data.shape == (5, 1, 28, 28) and torch.equal(from_data, api.dataset_images(model, n=5))
+    Image.fromarray((from_data[0, 0] * 255).round().byte().numpy()).resize((56, 56)).save(tmp_path / "a.png")
+    from_file = api.images_for_reconstruction(model, [tmp_path / "a.png"], n=5)
+    assert from_file.shape == (1, 1, 28, 28) and 0 <= float(from_file.min()) <= float(from_file.max()) <= 1
+    figures = api.reconstruct_to_grid(model, from_data, tmp_path / "grid.png", nrow=5)
+    assert (tmp_path / "grid.png").is_file() and figures["images"] == 5 and figures["psnr"] > 0

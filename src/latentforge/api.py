@@ -18,7 +18,7 @@ import yaml
 
 from . import __version__
 from .run_config import RunConfig, apply_overrides, load_run_config, run_config_from_dict
-from .data import ImageDataset, load_dataset
+from .data import ImageDataset, load_dataset, read_image
 from .devices import resolve_device
 from .errors import ConfigError, DataError, OutputError
 from .io import read_json
@@ -245,6 +245,24 @@ def training_data_config(path: str | os.PathLike) -> dict[str, Any]:
     return training_record(path).get("data") or {}
 
 
+def info(path: str | os.PathLike) -> dict[str, Any]:
+    """What a saved model is: family, config, parameters, capabilities, what it was trained on, final metrics."""
+    model_dir = resolve_model_dir(path)
+    model = load(model_dir)
+    training = training_record(model_dir)
+    return {
+        "path": str(model_dir),
+        "model": model.name,
+        "config": model.config_dict(),
+        "parameters": model.trained_parameter_count(),
+        "capabilities": sorted(model.capabilities),
+        "trained_on": training.get("data"),
+        "steps": training.get("steps"),
+        "epochs_completed": training.get("epochs_completed"),
+        "final_metrics": training.get("final_metrics"),
+    }
+
+
 def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None, *, split: str = "test",
              data_dir: str | None = None, max_images: int | None = None, batch_size: int = 500,
              seed: int = 0, binarize: bool | None = None, fid: bool = False, samples: int = 10000,
@@ -346,6 +364,27 @@ def dataset_images(model: GenerativeModel | str | os.PathLike, data: str | None 
     if len(dataset) == 0:
         raise DataError(f"The {split} split of {name} has no images; choose another --split or data.")
     return dataset.images[:n].float() / 255
+
+
+def images_for_reconstruction(model: GenerativeModel, files: Sequence[str | os.PathLike] = (), data: str | None = None,
+                              *, split: str = "test", n: int = 16, data_dir: str | None = None) -> torch.Tensor:
+    """The images to reconstruct, floats in [0, 1] at the model's image shape: the image ``files`` when there are
+    any, else the first ``n`` images of a dataset split (:func:`dataset_images`)."""
+    if not files:
+        return dataset_images(model, data, split=split, n=n, data_dir=data_dir)
+    c, h, _ = model.image_shape
+    return torch.stack([read_image(p, size=h, channels=c) for p in files]).float() / 255
+
+
+def reconstruct_to_grid(model: GenerativeModel, images: torch.Tensor, out: str | os.PathLike, *,
+                        nrow: int | None = None, scale: int = 1) -> dict[str, Any]:
+    """Reconstruct ``images`` and write originals above reconstructions as a grid image to ``out``; returns the
+    mean errors: ``{"out", "images", "mse", "psnr"}``."""
+    recon, err = reconstruct(model, images)
+    grid, per_row = comparison_grid(images, recon, nrow)
+    write_grid(grid, out, nrow=per_row, scale=scale)
+    return {"out": str(out), "images": images.shape[0], "mse": float(err["mse"].mean()),
+            "psnr": float(err["psnr"].mean())}
 
 
 # What a demo run writes into its folder; a later demo replaces these and nothing else.

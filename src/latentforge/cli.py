@@ -226,30 +226,12 @@ def sample(model_path, n, out, temperature, seed, nrow, scale, label, device) ->
 @_device_option
 def reconstruct(model_path, images, data, data_dir, split, n, out, nrow, scale, device) -> None:
     """Reconstruct image files (or dataset images): originals above reconstructions in a grid; errors as JSON."""
-    import torch
-
-    from .api import (
-        check_image_output,
-        comparison_grid,
-        dataset_images,
-        load,
-        write_grid,
-    )
-    from .api import reconstruct as api_reconstruct
-    from .data import read_image
+    from .api import check_image_output, images_for_reconstruction, load, reconstruct_to_grid
 
     model = load(model_path, device=device)
     check_image_output(out)  # a bad -o fails before the work
-    c, h, _ = model.image_shape
-    if images:
-        x = torch.stack([read_image(p, size=h, channels=c) for p in images]).float() / 255
-    else:
-        x = dataset_images(model, data, split=split, n=n, data_dir=data_dir)
-    recon, err = api_reconstruct(model, x)
-    grid, per_row = comparison_grid(x, recon, nrow)
-    write_grid(grid, out, nrow=per_row, scale=scale)
-    _echo_json(_finite_figures({"out": out, "images": x.shape[0], "mse": float(err["mse"].mean()),
-                                "psnr": float(err["psnr"].mean())}))
+    x = images_for_reconstruction(model, images, data, split=split, n=n, data_dir=data_dir)
+    _echo_json(_finite_figures(reconstruct_to_grid(model, x, out, nrow=nrow, scale=scale)))
 
 
 @main.command()
@@ -310,24 +292,9 @@ def demo(out, epochs, progress) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info(model_path, as_json) -> None:
     """What a saved model is: family, config, parameters, what it was trained on, final metrics."""
-    from .api import load
-    from .io import read_json
-    from .models.saving import resolve_model_dir
+    from .api import info as api_info
 
-    model_dir = resolve_model_dir(model_path)
-    model = load(model_dir)
-    training = read_json(model_dir / "training.json", "Training record") if (model_dir / "training.json").is_file() else {}
-    result = {
-        "path": str(model_dir),
-        "model": model.name,
-        "config": model.config_dict(),
-        "parameters": model.trained_parameter_count(),
-        "capabilities": sorted(model.capabilities),
-        "trained_on": training.get("data"),
-        "steps": training.get("steps"),
-        "epochs_completed": training.get("epochs_completed"),
-        "final_metrics": training.get("final_metrics"),
-    }
+    result = api_info(model_path)
     if as_json:
         _echo_json(result)
         return
