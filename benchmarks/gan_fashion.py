@@ -31,11 +31,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
 import torch
 import yaml
-
-import common
 
 NAME = "gan_fashion"
 DATA = "fashion-mnist"
@@ -150,17 +149,15 @@ def preflight(run_dir: Path, spec: dict[str, Any], args: argparse.Namespace, str
 
 def ensure_run(run_dir: Path, spec: dict[str, Any], args: argparse.Namespace, *, strict: bool = True) -> dict[str, Any]:
     """Reuse, resume or train the run in ``run_dir``; returns how, and the wall seconds this call trained."""
-    from latentforge.api import train
-    from latentforge.training.checkpoint import find_checkpoint
-    from latentforge.training.logging import truncate_metrics
+    from latentforge.api import can_resume, train
 
     if preflight(run_dir, spec, args, strict):
         log(f"{spec['model']}: reusing the finished run in {rel(run_dir)}")
         return {"status": "reused", "trained_seconds_now": None}
-    resume = find_checkpoint(run_dir / "model") is not None
-    if not resume and run_dir.exists():
+    resume = can_resume(run_dir)
+    if not resume:
         # Stopped before its first checkpoint: start again, without the records of the lost attempt.
-        truncate_metrics(run_dir / "metrics.jsonl", 0)
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
     status = "resumed" if resume else "trained"
     log(f"{spec['model']}: {'resuming the unfinished run' if resume else 'training'} in {rel(run_dir)}: "
         f"{train_command(spec, run_dir)}{' --resume' if resume else ''}")
@@ -275,7 +272,11 @@ def evaluate_run(name: str, paper: str, run_dir: Path, how: dict[str, Any], args
 def classifier_accuracy(dataset: str, data_dir: str | None, *, build: bool) -> float | None:
     """The cached LeNet's recorded test accuracy; ``build``: train and cache it first if there is none."""
     from latentforge.errors import CheckpointError
-    from latentforge.jobs.evaluate.features import extractor_dir, get_extractor, load_extractor
+    from latentforge.jobs.evaluate.features import (
+        extractor_dir,
+        get_extractor,
+        load_extractor,
+    )
 
     if build:
         return get_extractor(dataset, (1, 28, 28), data_dir=data_dir).accuracy
@@ -451,9 +452,12 @@ def quick_dataset(folder: Path, data_dir: str | None) -> tuple[str, str]:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(GANS), help=f"comma-separated GANs (default {','.join(GANS)})")
-    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST's files")
-    p.add_argument("--mnist-data-dir", default="/work/shared/data/mnist",
-                   help="MNIST's files, for the MNIST extractor's accuracy (only read if it is not cached)")
+    p.add_argument("--data-dir", default=None,
+                   help="Fashion-MNIST's files (default: latentforge's search: $LATENTFORGE_DATA, the user cache, the "
+                        "system dataset folder)")
+    p.add_argument("--mnist-data-dir", default=None,
+                   help="MNIST's files, for the MNIST extractor's accuracy (only read if it is not cached; default: "
+                        "latentforge's search)")
     p.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help=f"GAN run folders (default {rel(RUNS_DIR)})")
     p.add_argument("--vae-run", type=Path, default=None,
                    help=f"the VAE baseline's run folder (default {rel(RUNS_DIR / VAE)}, trained there if missing)")

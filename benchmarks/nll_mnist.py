@@ -13,7 +13,7 @@ is reused and an unfinished one resumed, and the NLL estimate is saved in shards
 point.
 Training time is the sum of the runs' own records (wall seconds across resumes, evaluation included).
 
-    python benchmarks/nll_mnist.py --data-dir /work/shared/data/mnist            # both models, full protocol
+    python benchmarks/nll_mnist.py --data-dir DIR/mnist                         # both models, full protocol
     python benchmarks/nll_mnist.py --data-dir ... --models conv_vae --device cuda
     python benchmarks/nll_mnist.py --quick                                       # smoke check on mnist-5k
     python benchmarks/nll_mnist.py --docs-only
@@ -28,9 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import common
+import torch
 
 NAME = "nll_mnist"
 RUNS = common.ROOT / "runs" / "bench" / NAME
@@ -129,6 +128,7 @@ def sharded_nll(model, test, run_dir: Path, args) -> dict[str, Any]:
     k, seed and image range."""
     import hashlib
 
+    from latentforge.io import atomic_write_bytes
     from latentforge.jobs.evaluate import importance_sampled_nll, merge_shards
 
     total = len(test) if args.max_images is None else min(args.max_images, len(test))
@@ -143,8 +143,7 @@ def sharded_nll(model, test, run_dir: Path, args) -> dict[str, Any]:
             found = importance_sampled_nll(model, test, k=args.k, max_images=end, start=start, binarize=True,
                                            seed=NLL_SEED, batch_size=args.nll_batch_size, progress=args.progress)
             saved = {"key": key, "result": found}
-            path.parent.mkdir(parents=True, exist_ok=True)
-            common.atomic_write_text(path, json.dumps(saved) + "\n")
+            atomic_write_bytes(path, (json.dumps(saved) + "\n").encode("utf-8"))
             print(f"  NLL of images {start}–{end}: {found['nll']:.3f} nats ({found['seconds']:.0f} s)",
                   file=sys.stderr)
         shards.append(saved["result"])

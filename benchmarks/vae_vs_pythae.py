@@ -14,7 +14,7 @@ Afterwards every trained network is evaluated by the same code (latentforge's, w
 loaded into the identical modules): test ELBO, reconstruction MSE and the importance-sampled NLL with k
 samples on the first ``--nll-images`` test images.
 
-    python benchmarks/vae_vs_pythae.py --data-dir /work/shared/data/mnist    # full run (pythae installed)
+    python benchmarks/vae_vs_pythae.py --data-dir DIR/mnist                  # full run (pythae installed)
     python benchmarks/vae_vs_pythae.py --quick                                # smoke check on mnist-5k
     python benchmarks/vae_vs_pythae.py --docs-only
 

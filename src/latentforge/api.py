@@ -36,7 +36,7 @@ from .jobs.reconstruct import comparison_grid
 from .jobs.report import write_report
 from .models import GenerativeModel, build_model, get_model_class, load_model
 from .models.saving import init_weights_from, resolve_model_dir
-from .training import Trainer, read_metrics
+from .training import Trainer, find_checkpoint, read_metrics
 from .training.events import EventHandler
 from .training.run import check_run_dir, check_training_data, removed_if_unused
 from .validation import MAX_SEED, at_least, check_value
@@ -141,7 +141,7 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
                       on_event=on_event, recipe=run_config.recipe(), evaluate=evaluator(run_config.train))
     with removed_if_unused(run_dir):
         metrics = trainer.fit(resume=resume)
-    trained = trainer.saved_model.to(memory_format=torch.contiguous_format).eval()
+    trained = trainer.evaluation_model.to(memory_format=torch.contiguous_format).eval()
     run = Run(dir=run_dir, model=trained, config=run_config, metrics=metrics)
     if report:
         run.report = write_run_report(run, test_data)
@@ -238,6 +238,11 @@ def training_record(path: str | os.PathLike) -> dict[str, Any]:
     """A saved model's training.json (empty when the model was saved outside a training run)."""
     model_dir = resolve_model_dir(path)
     return read_json(model_dir / "training.json", "Training record") if (model_dir / "training.json").is_file() else {}
+
+
+def can_resume(run_dir: str | os.PathLike) -> bool:
+    """Whether ``run_dir`` holds a checkpoint that ``train(out=run_dir, resume=True)`` continues."""
+    return find_checkpoint(Path(run_dir) / "model") is not None
 
 
 def training_data_config(path: str | os.PathLike) -> dict[str, Any]:
