@@ -120,7 +120,7 @@ def time_plain(ds, c: Contestant, steps: int, batch_size: int, seed: int) -> tup
             x = images[perm[i:i + batch_size]].float() / 255
             if c.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            loss = model.objective((x, None), done)["loss"]
+            loss = model((x, None), done)["loss"]
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -76,7 +76,7 @@ def test_every_bundled_preset_is_a_valid_run_config(preset):
 def test_checkpoint_round_trip_is_bit_exact(tmp_path):
     torch.manual_seed(0)
     model = build_model("ae", TINY_MODEL)
-    model.finalize(torch.randn(50, 4) * 3 + 1)  # buffers must survive too
+    model.fit_prior(torch.randn(50, 4) * 3 + 1)  # buffers must survive too
     save_model(model, tmp_path / "m", training={"steps": 1})
     loaded = load_model(tmp_path / "m")
     original, restored = model.state_dict(), loaded.state_dict()
@@ -126,7 +126,7 @@ def test_ae_samples_follow_fitted_prior():
     torch.manual_seed(0)
     model = build_model("ae", TINY_MODEL)
     latents = torch.randn(5000, 4) * torch.tensor([1.0, 2.0, 0.5, 3.0]) + torch.tensor([5.0, -1.0, 0.0, 2.0])
-    model.finalize(latents)
+    model.fit_prior(latents)
     z = model.prior_sample(5000, 1.0, torch.Generator().manual_seed(0))
     assert torch.allclose(z.mean(0), latents.mean(0), atol=0.15)
     assert torch.allclose(z.std(0), latents.std(0), rtol=0.08)

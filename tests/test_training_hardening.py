@@ -75,7 +75,7 @@ def test_failed_commands_leave_no_empty_run_directory(npz, tmp_path, monkeypatch
     elif failure == "bad option for the data":  # three latent scales need 64×64 images, these are 28×28
         expected = ConfigError
     else:
-        monkeypatch.setattr(VAE, "objective", lambda self, batch, step=0: {"loss": torch.tensor(math.nan)})
+        monkeypatch.setattr(VAE, "objective", lambda self, batch, step=0, player="main": {"loss": torch.tensor(math.nan)})
         expected = TrainingError
     with pytest.raises(expected):
         if failure == "bad option for the data":
@@ -221,7 +221,7 @@ def train_collecting_events(tmp_path, epochs: int = 3, **config) -> list[tuple[s
 def test_posterior_collapse_is_reported_as_a_warning_and_in_the_metrics(tmp_path, monkeypatch):
     original = VAE.objective
 
-    def collapsed(self, batch, step=0):
+    def collapsed(self, batch, step=0, player="main"):
         out = original(self, batch, step)
         return {**out, "kl": out["kl"] * 0}  # what a collapsed posterior reports
 
@@ -241,7 +241,7 @@ def test_no_collapse_warning_on_a_normal_run_or_during_the_kl_warm_up(tmp_path, 
     assert min(epoch_kl[1:]) > 0.1  # the case the check is about: the posterior carries information
 
     original = VAE.objective
-    monkeypatch.setattr(VAE, "objective", lambda self, batch, step=0: {**original(self, batch, step),
+    monkeypatch.setattr(VAE, "objective", lambda self, batch, step=0, player="main": {**original(self, batch, step),
                                                                         "kl": torch.tensor(0.0)})
     events = train_collecting_events(tmp_path / "warm", kl_warmup_steps=8)  # 4 steps an epoch: epoch 3 is past it
     assert [info["epoch"] for kind, info in events if kind == "warning"] == [3]
@@ -254,7 +254,7 @@ def test_a_sigterm_during_training_keeps_the_last_checkpoint_and_the_run(npz, tm
 
     original = VAE.objective
 
-    def terminated_at_step_3(self, batch, step=0):
+    def terminated_at_step_3(self, batch, step=0, player="main"):
         if step == 3:
             raise Terminated()
         return original(self, batch, step)

@@ -1,18 +1,12 @@
-"""Checks shared by the jobs: a model can do the job, images have the shape it expects."""
+"""Checks shared by the jobs: images have the shape the model expects (``require_capability``, in
+:mod:`latentforge.models.capabilities`, checks that it can do the job)."""
 
 from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from ..models import GenerativeModel
-
-
-def require(model: GenerativeModel, capability: str) -> None:
-    if capability not in model.capabilities:
-        raise ConfigError(
-            f"A {model.name} model cannot {capability}; it supports: {', '.join(sorted(model.capabilities))}."
-        )
 
 
 def check_images(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor:

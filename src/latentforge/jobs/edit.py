@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..models import GenerativeModel, latent_of
-from .common import check_images, require
+from ..models import Capability, GenerativeModel, latent_of, require_capability
+from .common import check_images
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -20,7 +20,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 def interpolate(model: GenerativeModel, start: torch.Tensor, end: torch.Tensor, steps: int = 8,
                 method: str = "slerp") -> torch.Tensor:
     """``steps`` images going from ``start`` to ``end`` (single images C×H×W) through the latent space."""
-    require(model, "edit")
+    require_capability(model, Capability.EDIT)
     if method not in ("lerp", "slerp"):
         raise ValueError(f"method must be 'lerp' or 'slerp', got {method!r}")
     model.eval()

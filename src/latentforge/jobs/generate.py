@@ -9,9 +9,8 @@ from collections.abc import Sequence
 import torch
 
 from ..errors import ConfigError
-from ..models import GenerativeModel
+from ..models import Capability, GenerativeModel, require_capability
 from ..validation import MAX_SEED, at_least, check_value
-from .common import require
 
 # At most this many pixel values in one call (4 GiB of float32): more is a typo or calls for batches.
 MAX_GENERATED_VALUES = 2**30
@@ -25,7 +24,7 @@ def generate(model: GenerativeModel, n: int, *, labels: int | Sequence[int] | to
     ``temperature`` scales the prior noise: a finite number ≥ 0 (0 gives the prior's mode). ``labels``, for
     class-conditional models only, is one class index or ``n`` of them, each in [0, num_classes).
     """
-    require(model, "generate")
+    require_capability(model, Capability.GENERATE)
     check_generate_arguments(model, n, temperature, seed)
     labels = check_labels(model, labels, n)
     generator = None

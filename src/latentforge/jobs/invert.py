@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from ..errors import ConfigError
-from ..models import GenerativeModel, latent_of
+from ..models import GenerativeModel, SupportsLatentGeneration, latent_of
 from ..models.base import seeded_eval
 from ..nn import ConvEncoder
 from .common import check_images
@@ -32,7 +32,7 @@ class Inversion(NamedTuple):
 def latent_to_image(model: GenerativeModel,
                     labels: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model's differentiable latent → image map: ``generate_from_latent`` or ``decode``."""
-    if hasattr(model, "generate_from_latent"):
+    if isinstance(model, SupportsLatentGeneration):
         return lambda z: model.generate_from_latent(z, labels)
     if type(model).decode is not GenerativeModel.decode:
         if labels is not None:

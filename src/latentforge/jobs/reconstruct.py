@@ -5,15 +5,15 @@ from __future__ import annotations
 import torch
 
 from ..metrics.reconstruction import mse_per_image, psnr
-from ..models import GenerativeModel, latent_of
+from ..models import Capability, GenerativeModel, latent_of, require_capability
 from ..validation import at_least, check_value
-from .common import check_images, require
+from .common import check_images
 
 
 @torch.no_grad()
 def reconstruct(model: GenerativeModel, images: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, dict]:
     """Reconstructions from the posterior mean, and ``{"mse": ..., "psnr": ...}`` per image."""
-    require(model, "reconstruct")
+    require_capability(model, Capability.RECONSTRUCT)
     check_value("batch_size", batch_size, int, at_least(1))
     images = check_images(model, images)
     model.eval()

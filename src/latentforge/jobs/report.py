@@ -12,7 +12,7 @@ import yaml
 
 from ..data import ImageDataset, save_grid
 from ..io import atomic_write_bytes, atomic_write_json
-from ..models import GenerativeModel
+from ..models import Capability, GenerativeModel
 from .edit import interpolate
 from .generate import generate
 from .reconstruct import reconstruct
@@ -37,15 +37,15 @@ def write_report(model: GenerativeModel, test_data: ImageDataset, history: list[
     notes: list[str] = []
     images = test_data.images[:32].float() / 255
 
-    if "generate" in model.capabilities:
+    if Capability.GENERATE in model.capabilities:
         save_grid(generate(model, 64, seed=seed), out / "samples.png", nrow=8, scale=scale)
         figures.append(("samples.png", "Samples from the prior (seed 0, temperature 1)"))
-    if "reconstruct" in model.capabilities:
+    if Capability.RECONSTRUCT in model.capabilities:
         if len(images):
             figures.append(_reconstructions(model, images, out / "reconstructions.png", scale))
         else:
             notes.append("No reconstructions: the test split holds no images.")
-    if "edit" in model.capabilities:
+    if Capability.EDIT in model.capabilities:
         pairs = min(4, len(images) // 2)
         if pairs:
             strips = torch.cat([interpolate(model, images[2 * i], images[2 * i + 1], steps=10) for i in range(pairs)])

@@ -5,10 +5,18 @@ from . import cvae, iwae, vamp_vae, vq_vae  # noqa: F401  (VAE variants, issue 3
 from . import hvae  # noqa: F401
 from . import cgan, gan, sngan, vae_gan, wgan_gp  # noqa: F401  (GAN family)
 from .base import GenerativeModel, ModelConfig, latent_of
+from .capabilities import (
+    Capability,
+    SupportsImportanceWeights,
+    SupportsLatentGeneration,
+    SupportsPosterior,
+    require_capability,
+)
 from .registry import available_models, build_model, config_from_dict, get_model_class, register
 from .saving import load_model, save_model
 
 __all__ = [
-    "GenerativeModel", "ModelConfig", "available_models", "build_model", "config_from_dict",
-    "get_model_class", "latent_of", "load_model", "register", "save_model",
+    "Capability", "GenerativeModel", "ModelConfig", "SupportsImportanceWeights", "SupportsLatentGeneration",
+    "SupportsPosterior", "available_models", "build_model", "config_from_dict",
+    "get_model_class", "latent_of", "load_model", "register", "require_capability", "save_model",
 ]

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import torch
 
+from .capabilities import Capability
 from .conv_autoencoder import ConvAutoencoderBase, ConvAutoencoderConfig
 from .registry import register
 
 
 @register("ae")
 class Autoencoder(ConvAutoencoderBase):
-    capabilities = frozenset({"generate", "reconstruct", "edit", "represent"})
+    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT})
 
     def __init__(self, config: ConvAutoencoderConfig):
         super().__init__(config)
@@ -25,7 +26,7 @@ class Autoencoder(ConvAutoencoderBase):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
 
-    def objective(self, batch, step=0):
+    def objective(self, batch, step=0, player="main"):
         x = batch[0]
         log_px = self.likelihood.log_prob(self.decode_params(self.encode(x)), x)
         return {"loss": -log_px.mean(), "rec": -log_px.mean()}
@@ -35,13 +36,13 @@ class Autoencoder(ConvAutoencoderBase):
         return {"loss": -self.likelihood.log_prob(self.decode_params(self.encode(x)), x)}
 
     @torch.no_grad()
-    def finalize(self, latents: torch.Tensor) -> None:
+    def fit_prior(self, latents: torch.Tensor) -> None:
         latents = latents.double()
         mean = latents.mean(0)
         cov = torch.cov(latents.T) + 1e-4 * torch.eye(latents.shape[1], dtype=latents.dtype)
         self.prior_mean.copy_(mean.float())
         self.prior_scale_tril.copy_(torch.linalg.cholesky(cov).float())
 
-    def prior_sample(self, n, temperature, generator):
+    def prior_sample(self, n, temperature=1.0, generator=None):
         eps = super().prior_sample(n, temperature, generator)
         return self.prior_mean + eps @ self.prior_scale_tril.T

@@ -11,6 +11,9 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..validation import Limit, at_least, check_fields
+from .capabilities import Capability
+
+Batch = tuple[torch.Tensor, "torch.Tensor | None"]
 
 
 @dataclasses.dataclass
@@ -38,15 +41,17 @@ class ModelConfig:
 
 
 class GenerativeModel(nn.Module):
-    """Base class: ``encode``/``decode`` where they exist, ``sample``, ``objective``, ``capabilities``.
+    """Base class: ``forward``/``objective``, ``encode``/``decode`` where they exist, ``sample``, ``capabilities``.
 
-    Images are float N×C×H×W in [0, 1]. ``objective(batch, step)`` returns a dict of scalar tensors with
-    ``loss`` plus named parts; ``step`` lets schedules such as KL warm-up depend on training progress.
+    Images are float N×C×H×W in [0, 1]. ``objective(batch, step, player)`` returns a dict of scalar tensors
+    with ``loss`` plus named parts; ``step`` lets schedules such as KL warm-up depend on training progress.
+    The Trainer calls the module (``model(batch, step, player=player)``), so that wrappers such as
+    DistributedDataParallel see the forward pass.
     """
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
-    capabilities: ClassVar[frozenset[str]] = frozenset()
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
     # Adversarial families have several players, each with its own optimiser, updated in this order.
     players: ClassVar[tuple[str, ...]] = ("main",)
 
@@ -55,6 +60,20 @@ class GenerativeModel(nn.Module):
         self.config = config
 
     # -- the contract ---------------------------------------------------------------------------
+    def forward(self, batch: Batch, step: int = 0, player: str = "main") -> dict[str, torch.Tensor] | None:
+        """One optimisation step's objective for ``player``: what the Trainer calls."""
+        self.check_player(player)
+        return self.objective(batch, step, player)
+
+    def objective(self, batch: Batch, step: int = 0, player: str = "main") -> dict[str, torch.Tensor] | None:
+        """The training objective for ``player`` (single-player models ignore it). Multi-player models may
+        return None to skip a player on this step (e.g. one generator step per five critic steps)."""
+        raise NotImplementedError
+
+    def check_player(self, player: str) -> None:
+        if player not in self.players:
+            raise ValueError(f"Unknown player {player!r}; {self.name} has players {self.players}.")
+
     def encode(self, x: torch.Tensor) -> Any:
         raise NotImplementedError(f"{self.name} has no encoder")
 
@@ -64,11 +83,6 @@ class GenerativeModel(nn.Module):
     def sample(self, n: int, *, labels: torch.Tensor | None = None, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} cannot sample")
-
-    def objective(self, batch: tuple[torch.Tensor, torch.Tensor | None], step: int = 0) -> dict[str, torch.Tensor]:
-        """Single-player models. Multi-player models take ``player=`` too and may return None to skip a
-        player on this step (e.g. one generator step per five critic steps)."""
-        raise NotImplementedError
 
     # -- optional hooks -------------------------------------------------------------------------
     def player_parameters(self, player: str):
@@ -91,8 +105,9 @@ class GenerativeModel(nn.Module):
         """Per-image evaluation figures (each a tensor of shape N); defaults to the objective's parts."""
         return {k: v.detach().expand(batch[0].shape[0]) for k, v in self.objective(batch).items()}
 
-    def finalize(self, latents: torch.Tensor) -> None:
-        """Called once after training with the training set's latent means (e.g. to fit a prior)."""
+    def fit_prior(self, latents: torch.Tensor) -> None:
+        """Called once after training with the training set's latents (``latent_of(encode(x))``) to fit a
+        sampling prior on them (the AE's Gaussian, the VQ-VAE's PixelCNN); most models have nothing to fit."""
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -100,6 +115,19 @@ class GenerativeModel(nn.Module):
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
+
+
+class GaussianLatentModel(GenerativeModel):
+    """A model with N×``latent_dim`` latents and a standard-normal prior (or one built on standard-normal draws)."""
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim  # type: ignore[attr-defined]
+
+    def prior_sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws of N(0, temperature² I): the one standard-normal latent draw of every family."""
+        device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator, device=device) * temperature
 
 
 def latent_of(encoded: Any) -> torch.Tensor:

@@ -35,7 +35,7 @@ class ConditionalGAN(SNGAN):
     def num_classes(self) -> int:
         return self.config.num_classes
 
-    def _fake_labels(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
+    def _conditioning_labels(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
         if y is None:
             raise DataError("cgan trains on labelled images, but this batch has no labels; use a labelled dataset "
                             "(mnist, fashion-mnist, digits, npz with y_*) or an unconditional GAN.")

@@ -10,7 +10,7 @@ import torch
 from ..errors import ConfigError
 from ..nn import ConvDecoder, ConvEncoder, get_likelihood
 from ..validation import MAX_DEPTH, MAX_LATENT, MAX_WIDTH, Limit, at_least
-from .base import GenerativeModel, ModelConfig
+from .base import GaussianLatentModel, ModelConfig
 
 
 @dataclasses.dataclass
@@ -29,7 +29,7 @@ class ConvAutoencoderConfig(ModelConfig):
         get_likelihood(self.likelihood)
 
 
-class ConvAutoencoderBase(GenerativeModel):
+class ConvAutoencoderBase(GaussianLatentModel):
     """Encoder producing ``encoder_outputs`` features and a decoder into likelihood parameter maps."""
 
     config_class = ConvAutoencoderConfig
@@ -49,19 +49,11 @@ class ConvAutoencoderBase(GenerativeModel):
         """Extra ConvEncoder/ConvDecoder options (``cond_dim``, ``spatial``, ``smallest``) a subclass needs."""
         return {}
 
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
     def decode_params(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.likelihood.mean(self.decoder(z))
-
-    def prior_sample(self, n: int, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
-        device = next(self.parameters()).device
-        return torch.randn(n, self.latent_dim, generator=generator, device=device) * temperature
 
     @torch.no_grad()
     def sample(self, n, *, labels=None, temperature=1.0, generator=None):

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError, DataError
 from ..nn import DiagonalGaussian
 from ..validation import MAX_CLASSES, Limit, at_least
+from .capabilities import Capability
 from .registry import register
 from .vae import VAE, VAEConfig
 
@@ -32,7 +33,7 @@ class CVAEConfig(VAEConfig):
 class CVAE(VAE):
     config_class = CVAEConfig
     # Encoding and decoding need the label, which the reconstruct/edit jobs do not pass (yet).
-    capabilities = frozenset({"generate", "likelihood"})
+    capabilities = frozenset({Capability.GENERATE, Capability.LIKELIHOOD})
 
     def __init__(self, config: CVAEConfig):
         if config.num_classes < 2:

@@ -45,7 +45,8 @@ from ..validation import (
     at_least,
     fraction,
 )
-from .base import GenerativeModel, ModelConfig
+from .base import GaussianLatentModel, ModelConfig
+from .capabilities import Capability
 from .registry import register
 
 ADAM_BETA = fraction(high_open=True)  # each of Adam's two betas lies in [0, 1)
@@ -88,11 +89,11 @@ class GANConfig(ModelConfig):
         check_adam_betas("betas", self.betas)
 
 
-class GAN(GenerativeModel):
+class GAN(GaussianLatentModel):
     """Generator + discriminator trained adversarially; the per-family behaviour comes from the config."""
 
     config_class = GANConfig
-    capabilities = frozenset({"generate"})
+    capabilities = frozenset({Capability.GENERATE})
     players = ("discriminator", "generator")
 
     def __init__(self, config: GANConfig):
@@ -111,10 +112,6 @@ class GAN(GenerativeModel):
         """Classes the networks are conditioned on; 0 for unconditional GANs."""
         return 0
 
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
     def train(self, mode: bool = True):
         super().train(mode)
         self.generator_ema.eval()  # the average is only ever used for inference
@@ -132,33 +129,29 @@ class GAN(GenerativeModel):
     def _player(self, player: str) -> torch.nn.Module:
         if player == "discriminator":
             return self.discriminator
-        if player == "generator":
-            return self.generator
-        raise ValueError(f"Unknown player {player!r}; {self.name} has players {self.players}.")
+        self.check_player(player)
+        return self.generator
 
     def trains_generator(self, step: int) -> bool:
         """One generator step after every ``n_critic`` discriminator steps."""
         return step % self.config.n_critic == self.config.n_critic - 1
 
     # -- training --------------------------------------------------------------------------------
-    def prior_sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        device = next(self.parameters()).device
-        return torch.randn(n, self.latent_dim, generator=generator, device=device) * temperature
-
     def discriminator_input(self, x: torch.Tensor) -> torch.Tensor:
         return discriminator_input(x, self.augmentations)
 
-    def _fake_labels(self, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    def _conditioning_labels(self, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """The labels both players condition on: the real batch's (fakes are drawn for the same classes),
+        none for unconditional GANs."""
         return None
 
-    def objective(self, batch, step: int = 0, *, player: str):
+    def objective(self, batch, step: int = 0, player: str = "main"):
         x, y = batch
-        y = self._fake_labels(y, x.shape[0])
+        self.check_player(player)
+        y = self._conditioning_labels(y, x.shape[0])
         if player == "discriminator":
             return self._discriminator_objective(x, y)
-        if player == "generator":
-            return self._generator_objective(x.shape[0], y) if self.trains_generator(step) else None
-        raise ValueError(f"Unknown player {player!r}; {self.name} has players {self.players}.")
+        return self._generator_objective(x.shape[0], y) if self.trains_generator(step) else None
 
     def _discriminator_objective(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         with torch.no_grad():
@@ -209,7 +202,7 @@ class GAN(GenerativeModel):
         """Cheap per-image figures on test images: the discriminator's scores for them and for as many
         samples of the averaged generator, and its loss on the pair. Not a quality measure on its own."""
         x, y = batch
-        y = self._fake_labels(y, x.shape[0])
+        y = self._conditioning_labels(y, x.shape[0])
         real = self.discriminator(x * 2 - 1, y)
         fake = self.discriminator(self.generate_from_latent(self.prior_sample(x.shape[0]), y) * 2 - 1, y)
         return {"d_loss": self.adversarial.discriminator(real, fake), "d_real": real, "d_fake": fake}

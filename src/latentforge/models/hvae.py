@@ -37,6 +37,7 @@ from ..nn.hierarchical import (
 )
 from ..validation import MAX_DEPTH, MAX_WIDTH, Limit, at_least
 from .base import GenerativeModel, ModelConfig
+from .capabilities import Capability
 from .iwae import IMPORTANCE_SAMPLES, importance_bound, importance_objective
 from .registry import register
 from .vae import KL_LIMITS, VAE
@@ -107,7 +108,7 @@ class HierarchicalPosterior:
 @register("hvae")
 class HVAE(GenerativeModel):
     config_class = HVAEConfig
-    capabilities = frozenset({"generate", "reconstruct", "edit", "represent", "likelihood"})
+    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT, Capability.LIKELIHOOD})
     kl_weight = VAE.kl_weight  # beta with a linear warm-up, the VAE's schedule
 
     def __init__(self, config: HVAEConfig):
@@ -195,7 +196,7 @@ class HVAE(GenerativeModel):
         params, _ = self._top_down(n, temperature=temperature, generator=generator)
         return self.likelihood.mean(params)
 
-    def objective(self, batch, step=0):
+    def objective(self, batch, step=0, player="main"):
         if self.config.k > 1:
             return importance_objective(self.log_importance_weights(batch, self.config.k))
         log_px, kls = self._elbo_terms(batch[0])

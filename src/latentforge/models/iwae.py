@@ -50,7 +50,7 @@ class IWAE(VAE):
         weights = self.log_importance_weights(batch, k or self.config.k)
         return importance_bound(weights), weights
 
-    def objective(self, batch, step=0):
+    def objective(self, batch, step=0, player="main"):
         return importance_objective(self.log_importance_weights(batch, self.config.k))
 
     def evaluate_batch(self, batch):

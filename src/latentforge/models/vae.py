@@ -16,6 +16,7 @@ import torch
 from ..nn import DiagonalGaussian
 from ..nn.distributions import standard_normal_log_prob
 from ..validation import MAX_STEPS, MAX_WEIGHT, Limit, at_least
+from .capabilities import Capability
 from .conv_autoencoder import ConvAutoencoderBase, ConvAutoencoderConfig
 from .registry import register
 
@@ -46,7 +47,7 @@ def repeat_batch(batch: Batch, k: int) -> Batch:
 @register("vae")
 class VAE(ConvAutoencoderBase):
     config_class = VAEConfig
-    capabilities = frozenset({"generate", "reconstruct", "edit", "represent", "likelihood"})
+    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT, Capability.LIKELIHOOD})
     encoder_outputs_per_latent = 2
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
@@ -74,14 +75,14 @@ class VAE(ConvAutoencoderBase):
         warm = self.config.kl_warmup_steps
         return self.config.beta * (min(1.0, step / warm) if warm else 1.0)
 
-    def _terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _elbo_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         q = self.posterior(batch)
         z = q.rsample()
         log_px = self.likelihood.log_prob(self.likelihood_params(z, batch), batch[0])
         return log_px, self.kl_terms(q, z)
 
-    def objective(self, batch, step=0):
-        log_px, kl_dims = self._terms(batch)
+    def objective(self, batch, step=0, player="main"):
+        log_px, kl_dims = self._elbo_terms(batch)
         rec, kl = -log_px.mean(), kl_dims.sum(1).mean()
         kl_trained, extra = kl, {}
         if self.config.free_bits:
@@ -103,7 +104,7 @@ class VAE(ConvAutoencoderBase):
         return (log_px + self.prior_log_prob(flat)).view(k, -1) - q.log_prob(z)
 
     def evaluate_batch(self, batch):
-        log_px, kl_dims = self._terms(batch)
+        log_px, kl_dims = self._elbo_terms(batch)
         kl = kl_dims.sum(1)
         return {"loss": -(log_px - kl), "elbo": log_px - kl, "rec": -log_px, "kl": kl}
 

@@ -63,9 +63,8 @@ class VAEGAN(VAE):
     def player_parameters(self, player: str):
         if player == "discriminator":
             return self.discriminator.parameters()
-        if player == "generator":
-            return itertools.chain(self.encoder.parameters(), self.decoder.parameters())
-        raise ValueError(f"Unknown player {player!r}; vae-gan has players {self.players}.")
+        self.check_player(player)
+        return itertools.chain(self.encoder.parameters(), self.decoder.parameters())
 
     def optimizer_settings(self, player: str) -> dict:
         if player == "discriminator":
@@ -80,7 +79,8 @@ class VAEGAN(VAE):
         rec = self.likelihood.mean(self.likelihood_params(self.posterior(batch).rsample(), batch))
         return rec, self.decode(self.prior_sample(batch[0].shape[0], 1.0, None))
 
-    def objective(self, batch, step: int = 0, *, player: str):
+    def objective(self, batch, step: int = 0, player: str = "main"):
+        self.check_player(player)
         if player == "discriminator":
             with torch.no_grad():
                 rec, prior = self._fakes(batch)
@@ -89,8 +89,6 @@ class VAEGAN(VAE):
             loss = 0.5 * (self.adversarial.discriminator(real, self._score(rec))
                           + self.adversarial.discriminator(real, self._score(prior))).mean()
             return {"loss": loss, "real_score": real.detach().mean()}
-        if player != "generator":
-            raise ValueError(f"Unknown player {player!r}; vae-gan has players {self.players}.")
         out = super().objective(batch, step)  # the VAE's loss (warm-up, free bits) and ELBO parts, unchanged
         if not self.config.adversarial_weight:
             return out

@@ -66,10 +66,7 @@ class VampVAE(VAE):
     def kl_terms(self, q: DiagonalGaussian, z: torch.Tensor) -> torch.Tensor:
         return (q.log_prob(z) - self.prior_log_prob(z)).unsqueeze(1)
 
-    def prior_sample(self, n, temperature, generator):
+    def prior_sample(self, n, temperature=1.0, generator=None):
         components = self.prior_components()
-        k, d = components.mean.shape
-        device = components.mean.device
-        which = torch.randint(k, (n,), generator=generator, device=device)
-        eps = torch.randn(n, d, generator=generator, device=device)
-        return components.mean[which] + components.std[which] * eps * temperature
+        which = torch.randint(len(components.mean), (n,), generator=generator, device=components.mean.device)
+        return components.mean[which] + components.std[which] * super().prior_sample(n, temperature, generator)

@@ -7,8 +7,8 @@ squared norms summed over the code map, with straight-through gradients. By defa
 codebook follows exponential moving averages of its assigned encoder outputs instead of the second term
 (paper, appendix A.1; Razavi et al., 2019), and unused codes are restarted on encoder outputs (Dhariwal et
 al., 2020): on the bundled digits this used 440 of 512 codes instead of 27. Stage 2 fits the PixelCNN to
-the training set's code maps in ``finalize``, which the Trainer calls once after the last epoch, so
-``latentforge train --model vq-vae`` does both. ``fit_prior(codes)`` refits it by hand.
+the training set's code maps in ``fit_prior``, which the Trainer calls once after the last epoch, so
+``latentforge train --model vq-vae`` does both; ``fit_prior(codes)`` also refits it by hand.
 
 ``encode(x)`` returns code indices (int64, N×h×w: 7×7 for 28×28 images, 8×8 for 32×32 and 64×64);
 ``decode`` takes code indices or float latent maps N×D×h×w (``quantize(x)`` gives the quantised ones).
@@ -37,6 +37,7 @@ from ..validation import (
     above,
     at_least,
 )
+from .capabilities import Capability
 from .conv_autoencoder import ConvAutoencoderBase, ConvAutoencoderConfig
 from .registry import register
 
@@ -68,7 +69,7 @@ class VQVAEConfig(ConvAutoencoderConfig):
 @register("vq-vae")
 class VQVAE(ConvAutoencoderBase):
     config_class = VQVAEConfig
-    capabilities = frozenset({"generate", "reconstruct"})
+    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT})
 
     def __init__(self, config: VQVAEConfig):
         super().__init__(config)
@@ -86,7 +87,7 @@ class VQVAE(ConvAutoencoderBase):
         return final, final
 
     def player_parameters(self, player: str):
-        """Stage 1 trains everything but the prior (which ``finalize`` fits)."""
+        """Stage 1 trains everything but the prior (which ``fit_prior`` fits)."""
         return [p for name, p in self.named_parameters() if not name.startswith("prior.")]
 
     # -- encode / decode ---------------------------------------------------------------------------
@@ -111,7 +112,7 @@ class VQVAE(ConvAutoencoderBase):
         return {"loss": loss, "rec": rec, "codebook": q.codebook_loss, "commitment": q.commitment_loss,
                 "indices": q.indices}
 
-    def objective(self, batch, step=0):
+    def objective(self, batch, step=0, player="main"):
         parts = self._losses(batch[0])
         indices = parts.pop("indices")
         out = {k: v.mean() for k, v in parts.items() if not (k == "codebook" and self.config.ema)}
@@ -124,13 +125,14 @@ class VQVAE(ConvAutoencoderBase):
         return {k: v for k, v in parts.items() if not (k == "codebook" and self.config.ema)}
 
     # -- stage 2: the prior over code maps ---------------------------------------------------------
-    def finalize(self, latents: torch.Tensor) -> None:
-        """Fit the prior to the training set's code maps (the Trainer passes ``encode`` of every image)."""
-        self.fit_prior(latents.round().long())
-
     def fit_prior(self, codes: torch.Tensor, steps: int | None = None, seed: int = 0) -> list[float]:
-        """Train the PixelCNN on N×h×w code maps by Adam with a cosine schedule; returns −log p per step (nats)."""
+        """Train the PixelCNN on N×h×w code maps by Adam with a cosine schedule; returns −log p per step (nats).
+
+        The Trainer passes ``encode`` of every training image as floats, so float codes are rounded back.
+        """
         cfg = self.config
+        if codes.is_floating_point():
+            codes = codes.round().long()
         steps = cfg.prior_steps if steps is None else steps
         if codes.ndim != 3 or tuple(codes.shape[1:]) != self.grid_shape or len(codes) == 0:
             h, w = self.grid_shape

@@ -19,7 +19,7 @@ from ..data import ImageDataset, iterate_batches, num_batches
 from ..devices import resolve_device as _resolve_device
 from ..errors import TrainingError
 from ..io import atomic_write_bytes
-from ..models import GenerativeModel, latent_of
+from ..models import Capability, GenerativeModel, latent_of
 from ..nn.ema import update_ema
 from .checkpoint import find_checkpoint, read_checkpoint, remove_stale_temp_dirs, write_checkpoint
 from .train_config import TrainConfig
@@ -88,7 +88,7 @@ class Trainer:
         self._session_start = time.perf_counter()
 
     @property
-    def saved_model(self) -> GenerativeModel:
+    def evaluation_model(self) -> GenerativeModel:
         """The weights that are evaluated and saved: their moving average when ``ema_decay`` is set."""
         return self.model if self.ema is None else self.ema
 
@@ -114,7 +114,7 @@ class Trainer:
     def _fit(self, resume: bool) -> dict[str, float]:
         cfg = self.config
         if resume:
-            meta = read_checkpoint(self.checkpoint_dir, self.saved_model, self.optimizers,
+            meta = read_checkpoint(self.checkpoint_dir, self.evaluation_model, self.optimizers,
                                    training_model=None if self.ema is None else self.model)
             self.step = int(meta["step"])
             self.last_eval = meta.get("last_eval", {})
@@ -206,7 +206,7 @@ class Trainer:
             evaluated = self.test_data is not None and self.evaluate is not None and (
                 last_epoch or bool(cfg.eval_every and (epoch + 1) % cfg.eval_every == 0))
             if evaluated:
-                self.last_eval = self.evaluate(self.saved_model, self.test_data)
+                self.last_eval = self.evaluate(self.evaluation_model, self.test_data)
                 seconds = round(self.train_seconds, 2)
                 log.write("eval", self.step, {"epoch": epoch + 1, "split": "test", "train_seconds": seconds,
                                               **self.last_eval})
@@ -216,7 +216,7 @@ class Trainer:
                                     "train": self.last_train, "test": self.last_eval if evaluated else {},
                                     "seconds": time.perf_counter() - epoch_start})
             if last_epoch:
-                self._finalize()
+                self._fit_prior()
             self._checkpoint(epoch + 1 if self.step % spe == 0 else epoch)
             if cfg.max_steps and self.step >= cfg.max_steps:
                 break
@@ -244,8 +244,7 @@ class Trainer:
         for player, optimizer in self.optimizers.items():
             for group in optimizer.param_groups:
                 group["lr"] = self.base_lrs[player] * factor
-            out = self.model.objective((x, y), self.step) if single else \
-                self.model.objective((x, y), self.step, player=player)
+            out = self.model((x, y), self.step, player=player)
             if out is None:
                 continue
             loss = out["loss"]
@@ -287,16 +286,16 @@ class Trainer:
                 for player, optimizer in self.optimizers.items()}
 
     @torch.no_grad()
-    def _finalize(self) -> None:
-        """Give the model the training latents (the AE fits its sampling prior on them)."""
-        model = self.saved_model
-        if "reconstruct" not in model.capabilities:
+    def _fit_prior(self) -> None:
+        """Give the model the training latents to fit its sampling prior on (the AE's Gaussian, the VQ-VAE's PixelCNN)."""
+        model = self.evaluation_model
+        if Capability.RECONSTRUCT not in model.capabilities:
             return
         was_training = model.training
         model.eval()
         latents = [latent_of(model.encode(self._batch_to_device(x, None)[0])).float().cpu()
                    for x, _ in iterate_batches(self.train_data, self.config.eval_batch_size, shuffle=False)]
-        model.finalize(torch.cat(latents))
+        model.fit_prior(torch.cat(latents))
         model.train(was_training)
 
     def _checkpoint(self, epochs_done: int) -> None:
@@ -310,7 +309,7 @@ class Trainer:
             "final_metrics": self.last_eval,
             "train_seconds": round(self.train_seconds, 2),
         }
-        write_checkpoint(self.checkpoint_dir, self.saved_model, self.optimizers,
+        write_checkpoint(self.checkpoint_dir, self.evaluation_model, self.optimizers,
                          {"step": self.step, "epoch": epochs_done, "last_eval": self.last_eval,
                           "train_seconds": training_info["train_seconds"]}, training_info,
                          training_model=None if self.ema is None else self.model)

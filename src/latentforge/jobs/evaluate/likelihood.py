@@ -24,6 +24,7 @@ from ...metrics.likelihood import (
     log_mean_exp,
 )
 from ...models.base import GenerativeModel, seeded_eval
+from ...models.capabilities import SupportsImportanceWeights, SupportsPosterior
 from ...validation import at_least, check_value
 from .loss import evaluation_batches
 
@@ -55,7 +56,7 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
     unsharded run; the result's ``posterior_mean_sum``/``posterior_mean_sqsum`` let shards be merged,
     active units included (:func:`merge_shards`).
     """
-    if not hasattr(model, "log_importance_weights"):
+    if not isinstance(model, SupportsImportanceWeights):
         raise ConfigError(
             f"A {model.name or type(model).__name__} model has no likelihood to estimate (no "
             "log_importance_weights); importance-sampled NLL works for VAE-family models such as vae or hvae."
@@ -139,7 +140,7 @@ def _posterior_mean(model: GenerativeModel, batch) -> torch.Tensor | None:
     """
     x = batch[0]
     try:
-        encoded = model.posterior(batch) if hasattr(model, "posterior") else model.encode(x)
+        encoded = model.posterior(batch) if isinstance(model, SupportsPosterior) else model.encode(x)
     except NotImplementedError:
         return None
     if isinstance(encoded, torch.Tensor) or not hasattr(encoded, "mean"):

@@ -13,6 +13,7 @@ from ...data import ImageDataset, iterate_batches
 from ...metrics.likelihood import bits_per_dim
 from ...metrics.reconstruction import mse_per_image, psnr
 from ...models.base import GenerativeModel, latent_of, seeded_eval
+from ...models.capabilities import Capability
 from ...training.train_config import TrainConfig
 from ...validation import at_least, check_value
 
@@ -71,7 +72,7 @@ def evaluate_model(model: GenerativeModel, dataset: ImageDataset, *, batch_size:
                                        binarize=binarize, channels_last=channels_last):
             for key, values in model.evaluate_batch((x, y)).items():
                 sums[key] += float(values.double().sum())
-            if "reconstruct" in model.capabilities:
+            if Capability.RECONSTRUCT in model.capabilities:
                 rec = model.decode(latent_of(model.encode(x)))
                 sums["mse"] += float(mse_per_image(rec, x).double().sum())
                 sums["psnr"] += float(psnr(rec, x).double().sum())
