@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _API = {
     "train", "load", "sample", "reconstruct", "evaluate", "interpolate", "Run",

@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 
-from .. import __version__
 from ..errors import CheckpointError, ConfigError
 from ..io import (
     atomic_write_json,
@@ -23,6 +22,7 @@ from ..io import (
     save_tensors,
     verify_sha256,
 )
+from ..version import __version__
 from .base import GenerativeModel
 from .registry import build_model
 

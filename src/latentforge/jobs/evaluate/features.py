@@ -31,11 +31,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ... import __version__
 from ...data import ImageDataset, iterate_batches, load_dataset, num_batches
 from ...errors import CheckpointError, ConfigError, DataError
 from ...io import atomic_write_json, load_tensors, read_json, save_tensors
 from ...nn.lenet import LeNet
+from ...version import __version__
 
 FORMAT = 1
 EXTRACTORS = ("lenet",)
