@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 import torch
 
 from ..errors import ConfigError
 from ..models import Capability, GenerativeModel, require_capability
+from ..models.labels import class_labels
 from ..validation import MAX_SEED, at_least, check_value
 
 # At most this many pixel values in one call (4 GiB of float32): more is a typo or calls for batches.
@@ -56,18 +56,4 @@ def check_labels(model: GenerativeModel, labels, n: int) -> torch.Tensor | None:
     if classes < 1:
         raise ConfigError(f"A {model.name} model is not class-conditional; sample without labels "
                           "(class-conditional models: cvae, cgan).")
-    rule = f"class indices in [0, {classes}) for this {model.name} model"
-    if isinstance(labels, torch.Tensor):
-        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-            raise ConfigError(f"Labels must be integer {rule}, got a tensor of {labels.dtype}.")
-        values = labels.detach().flatten().cpu().tolist()
-    else:
-        values = [labels] if isinstance(labels, numbers.Number) or not isinstance(labels, Sequence) else list(labels)
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < classes:
-            raise ConfigError(f"Labels must be {rule}, got {value!r}.")
-    if len(values) == 1:
-        values = values * n
-    if len(values) != n:
-        raise ConfigError(f"Give one label or {n} labels (one per image), got {len(values)}.")
-    return torch.tensor(values, dtype=torch.long, device=next(model.parameters()).device)
+    return class_labels(labels, n, classes, model.name, next(model.parameters()).device)

@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..validation import MAX_CLASSES, Limit, at_least
+from .labels import class_labels
 from .registry import register
 from .sngan import SNGAN, SNGANConfig
 
@@ -39,21 +40,12 @@ class ConditionalGAN(SNGAN):
         if y is None:
             raise DataError("cgan trains on labelled images, but this batch has no labels; use a labelled dataset "
                             "(mnist, fashion-mnist, digits, npz with y_*) or an unconditional GAN.")
-        return self._check_labels(y, n)
+        return class_labels(y, n, self.num_classes, self.name, y.device, error=DataError)
 
     def _check_labels(self, labels, n: int) -> torch.Tensor:
         if labels is None:
             raise ConfigError("cgan is class-conditional: pass labels (one int or a tensor of N class indices).")
-        device = next(self.parameters()).device
-        labels = torch.as_tensor(labels, device=device).long()
-        if labels.ndim == 0:
-            labels = labels.expand(n)
-        if labels.shape != (n,):
-            raise ConfigError(f"Expected {n} labels, got a tensor of shape {tuple(labels.shape)}.")
-        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ConfigError(f"Labels must be class indices in [0, {self.num_classes}); got "
-                              f"{int(labels.min())}..{int(labels.max())}.")
-        return labels
+        return class_labels(labels, n, self.num_classes, self.name, next(self.parameters()).device)
 
     def sample_labels(self, n: int, labels=None, generator: torch.Generator | None = None) -> torch.Tensor:
         if labels is None:

@@ -18,6 +18,7 @@ from ..errors import ConfigError, DataError
 from ..nn import DiagonalGaussian
 from ..validation import MAX_CLASSES, Limit, at_least
 from .capabilities import Capability
+from .labels import class_labels
 from .registry import register
 from .vae import VAE, VAEConfig
 
@@ -58,13 +59,8 @@ class CVAE(VAE):
                 "labelled dataset (mnist, fashion-mnist, npz with y_train/y_test, ...), and pass labels= to "
                 "encode/decode."
             )
-        if labels.shape != (n,) or labels.dtype.is_floating_point:
-            raise DataError(f"cvae expects {n} integer labels, got a tensor of shape {tuple(labels.shape)} "
-                            f"and type {labels.dtype}.")
-        if n and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise DataError(f"Labels must lie in 0..{self.num_classes - 1} for this cvae; got "
-                            f"{int(labels.min())}..{int(labels.max())}.")
-        return F.one_hot(labels.long(), self.num_classes).to(next(self.parameters()).dtype)
+        labels = class_labels(labels, n, self.num_classes, self.name, labels.device, error=DataError)
+        return F.one_hot(labels, self.num_classes).to(next(self.parameters()).dtype)
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DiagonalGaussian:
         return DiagonalGaussian(self.encoder(x, self.one_hot(labels, x.shape[0])))
@@ -86,17 +82,7 @@ class CVAE(VAE):
         device = next(self.parameters()).device
         if labels is None:
             return torch.arange(n, device=device) % self.num_classes
-        labels = torch.as_tensor(labels, device=device)
-        if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-            raise ConfigError(f"labels must be integers in 0..{self.num_classes - 1}, got {labels.dtype}.")
-        labels = labels.long().flatten()
-        if labels.numel() == 1:
-            labels = labels.expand(n)
-        if labels.numel() != n:
-            raise ConfigError(f"Give one label or {n} labels (one per sample), got {labels.numel()}.")
-        if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
-            raise ConfigError(f"labels must lie in 0..{self.num_classes - 1}, got {labels.tolist()[:10]}.")
-        return labels
+        return class_labels(labels, n, self.num_classes, self.name, device)
 
     @torch.no_grad()
     def sample(self, n, *, labels=None, temperature=1.0, generator=None):
