@@ -18,7 +18,6 @@ There is no likelihood in nats in the VAE sense, so the model does not claim the
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import ClassVar
 
 import torch
@@ -27,6 +26,7 @@ from ..errors import ConfigError
 from ..nn.backbones import stage_plan
 from ..nn.pixelcnn import GatedPixelCNN
 from ..nn.quantize import VectorQuantizer
+from ..nn.schedules import cosine_decay
 from ..validation import (
     MAX_BATCH,
     MAX_DEPTH,
@@ -146,7 +146,7 @@ class VQVAE(ConvAutoencoderBase):
         with torch.enable_grad():
             for step in range(steps):
                 for group in optimizer.param_groups:
-                    group["lr"] = cfg.prior_lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+                    group["lr"] = cfg.prior_lr * cosine_decay(step, steps)
                 batch = codes[torch.randint(len(codes), (cfg.prior_batch_size,), generator=generator)].to(device)
                 loss = -self.prior.log_prob(batch).mean()
                 optimizer.zero_grad(set_to_none=True)

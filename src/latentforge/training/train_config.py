@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import ClassVar
 
 from ..errors import ConfigError
+from ..nn.schedules import cosine_decay
 from ..validation import (
     MAX_BATCH,
     MAX_SEED,
@@ -83,7 +83,5 @@ class TrainConfig:
             return self.lr * (step + 1) / self.warmup_steps
         if self.schedule == "constant":
             return self.lr
-        span = max(1, total_steps - self.warmup_steps)
-        progress = min(1.0, (step - self.warmup_steps) / span)
         low = self.lr * self.lr_min_ratio
-        return low + 0.5 * (self.lr - low) * (1 + math.cos(math.pi * progress))
+        return low + (self.lr - low) * cosine_decay(step - self.warmup_steps, total_steps - self.warmup_steps)

@@ -17,7 +17,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import math
 import os
 import re
 import time
@@ -35,6 +34,7 @@ from ...data import ImageDataset, iterate_batches, load_dataset, num_batches
 from ...errors import CheckpointError, ConfigError, DataError
 from ...io import atomic_write_json, load_tensors, read_json, save_tensors
 from ...nn.lenet import LeNet
+from ...nn.schedules import cosine_decay
 from ...version import __version__
 
 FORMAT = 1
@@ -200,7 +200,7 @@ def _warmup_cosine(step: int, total: int) -> float:
     warm = max(1, round(0.2 * total))
     if step < warm:
         return (step + 1) / warm
-    return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+    return cosine_decay(step - warm, total - warm)
 
 
 def train_lenet(train: ImageDataset, test: ImageDataset, recipe: LeNetRecipe = DEFAULT_RECIPE, *,
