@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from latentforge.data import to_float
 
 import common
 
@@ -49,7 +50,7 @@ def binarised(ds, seed: int, limit: int | None = None):
     images = ds.images[:limit] if limit else ds.images
     labels = None if ds.labels is None else (ds.labels[:limit] if limit else ds.labels)
     gen = torch.Generator().manual_seed(seed)
-    bits = torch.rand(images.shape, generator=gen) < images.float() / 255
+    bits = torch.rand(images.shape, generator=gen) < to_float(images)
     return dataclasses.replace(ds, images=bits.to(torch.uint8) * 255, labels=labels, likelihood_hint="bernoulli")
 
 
@@ -127,7 +128,7 @@ def train_pythae(ours_init, train, test, args, seed: int, lr: float) -> tuple[An
                           "test_neg_elbo": logs["eval_epoch_loss"]})
 
     def dataset(ds):
-        x = ds.images.float() / 255
+        x = to_float(ds.images)
         return BaseDataset(x, torch.zeros(len(x)))
 
     with tempfile.TemporaryDirectory(prefix="latentforge-bench-pythae-") as tmp:

@@ -18,7 +18,7 @@ import yaml
 
 from . import __version__
 from .run_config import RunConfig, apply_overrides, load_run_config, run_config_from_dict
-from .data import ImageDataset, load_dataset, read_image
+from .data import ImageDataset, load_dataset, read_image, to_float
 from .devices import resolve_device
 from .errors import ConfigError, DataError, OutputError
 from .io import read_json
@@ -368,7 +368,7 @@ def dataset_images(model: GenerativeModel | str | os.PathLike, data: str | None 
     dataset = load_dataset(name, split, data_dir=data_dir or spec.get("data_dir"), image_size=h, channels=c)
     if len(dataset) == 0:
         raise DataError(f"The {split} split of {name} has no images; choose another --split or data.")
-    return dataset.images[:n].float() / 255
+    return to_float(dataset.images[:n])
 
 
 def images_for_reconstruction(model: GenerativeModel, files: Sequence[str | os.PathLike] = (), data: str | None = None,
@@ -378,7 +378,7 @@ def images_for_reconstruction(model: GenerativeModel, files: Sequence[str | os.P
     if not files:
         return dataset_images(model, data, split=split, n=n, data_dir=data_dir)
     c, h, _ = model.image_shape
-    return torch.stack([read_image(p, size=h, channels=c) for p in files]).float() / 255
+    return to_float(torch.stack([read_image(p, size=h, channels=c) for p in files]))
 
 
 def reconstruct_to_grid(model: GenerativeModel, images: torch.Tensor, out: str | os.PathLike, *,

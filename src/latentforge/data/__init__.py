@@ -6,7 +6,7 @@
 
 from .batching import epoch_order, iterate_batches, num_batches
 from .dataset import ImageDataset, LoadOptions, require_nonempty
-from .images import make_grid, read_image, save_grid, save_image, to_uint8
+from .images import make_grid, read_image, save_grid, save_image, to_float, to_uint8
 from .registry import available_datasets, load_dataset, register_dataset
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "require_nonempty",
     "save_grid",
     "save_image",
+    "to_float",
     "to_uint8",
 ]

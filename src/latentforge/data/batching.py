@@ -10,6 +10,7 @@ import torch
 
 from ..errors import ConfigError
 from .dataset import ImageDataset
+from .images import to_float
 
 
 def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
@@ -61,5 +62,5 @@ def _batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     for b in batch_ids:
         idx = order[b * batch_size : (b + 1) * batch_size]
-        images = ds.images.index_select(0, idx).to(torch.float32).div_(255)
+        images = to_float(ds.images.index_select(0, idx))
         yield images, None if ds.labels is None else ds.labels.index_select(0, idx)

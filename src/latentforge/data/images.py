@@ -42,8 +42,13 @@ class UnreadableImageError(DataError):
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Float images in [0, 1] (any shape) to uint8, rounding to nearest."""
+    """Float images in [0, 1] (any shape) to uint8, rounding to nearest; the inverse of :func:`to_float`."""
     return images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (any shape) to float32 in [0, 1]; float images pass through as float32."""
+    return images.to(torch.float32).div_(255) if images.dtype == torch.uint8 else images.float()
 
 
 def read_image(path: str | os.PathLike, size: int | None = None, channels: int | None = None) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from ..data import to_float
 from ..errors import DataError
 from ..models import GenerativeModel
 
@@ -20,9 +21,7 @@ def check_images(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor:
             f"Images of shape {tuple(images.shape)} do not fit this model, which expects N×{'×'.join(map(str, model.image_shape))}. "
             "Resize/convert them first (the CLI does this for image files)."
         )
-    if images.dtype == torch.uint8:
-        images = images.float() / 255
-    images = images.float()
+    images = to_float(images)
     if not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1:
         raise DataError("Images must be finite floats in [0, 1] (or uint8); rescale them first.")
     device = next(model.parameters()).device

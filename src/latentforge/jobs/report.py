@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import yaml
 
-from ..data import ImageDataset, save_grid
+from ..data import ImageDataset, save_grid, to_float
 from ..io import atomic_write_bytes, atomic_write_json
 from ..models import Capability, GenerativeModel
 from .edit import interpolate
@@ -35,7 +35,7 @@ def write_report(model: GenerativeModel, test_data: ImageDataset, history: list[
     scale = _scale_for(model)
     figures: list[tuple[str, str]] = []
     notes: list[str] = []
-    images = test_data.images[:32].float() / 255
+    images = to_float(test_data.images[:32])
 
     if Capability.GENERATE in model.capabilities:
         save_grid(generate(model, 64, seed=seed), out / "samples.png", nrow=8, scale=scale)
