@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ...data import ImageDataset, iterate_batches, load_dataset, num_batches
+from ...data import ImageDataset, iterate_batches, load_dataset, num_batches, to_float
 from ...errors import CheckpointError, ConfigError, DataError
 from ...io import atomic_write_json, load_tensors, read_json, save_tensors
 from ...nn.lenet import LeNet
@@ -74,11 +74,6 @@ class LeNetRecipe:
 DEFAULT_RECIPE = LeNetRecipe()
 
 
-def as_float_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images → float in [0, 1]; float images are passed through (as float32)."""
-    return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
-
-
 class LeNetExtractor:
     """A trained :class:`LeNet` used as a feature map; ``info`` is the content of its ``info.json``."""
 
@@ -111,7 +106,7 @@ class LeNetExtractor:
 def raw_features(net: LeNet, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     net.eval()
     device = next(net.parameters()).device
-    out = [net.features(as_float_images(images[i:i + batch_size]).to(device)).float().cpu()
+    out = [net.features(to_float(images[i:i + batch_size]).to(device)).float().cpu()
            for i in range(0, images.shape[0], batch_size)]
     return torch.cat(out) if out else torch.empty(0, net.embed.out_features)
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import torch
 
+from ...data import to_float
 from ...errors import CheckpointError
 from ...io import load_tensors
 from ...nn.inception import FEATURE_DIM, FIDInceptionV3
-from .features import as_float_images
 
 # pytorch-fid's InceptionV3 wrapper keeps the same modules in ``blocks``; its names map onto torchvision's.
 _BLOCK_NAMES = (
@@ -109,6 +109,6 @@ class InceptionExtractor:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
         device = next(self.net.parameters()).device
-        out = [self.net(as_float_images(images[i:i + batch_size]).to(device)).float().cpu()
+        out = [self.net(to_float(images[i:i + batch_size]).to(device)).float().cpu()
                for i in range(0, images.shape[0], batch_size)]
         return torch.cat(out) if out else torch.empty(0, FEATURE_DIM)
