@@ -11,7 +11,7 @@ from __future__ import annotations
 from .version import __version__
 
 _API = {
-    "train", "load", "sample", "reconstruct", "evaluate", "interpolate", "Run",
+    "train", "load", "generate", "sample", "reconstruct", "evaluate", "interpolate", "Run",
 }
 
 

@@ -346,11 +346,9 @@ def _binarize_for(model: GenerativeModel, record: dict[str, Any] | None, binariz
     return False
 
 
-def sample(model: GenerativeModel, n: int = 64, *, labels: int | Sequence[int] | torch.Tensor | None = None,
-           temperature: float = 1.0, seed: int | None = 0) -> torch.Tensor:
-    """``n`` new images in [0, 1] (N×C×H×W). ``temperature`` is a finite number ≥ 0 (0: the prior's mode);
-    ``labels`` (class-conditional models only) one class index or ``n`` of them. Bad values raise ConfigError."""
-    return generate(model, n, labels=labels, temperature=temperature, seed=seed)
+# ``lf.generate`` is the generate job itself (:func:`latentforge.jobs.generate.generate`); ``lf.sample`` is its
+# earlier name, kept as an alias (as the CLI's ``sample`` verb is).
+sample = generate
 
 
 def dataset_images(model: GenerativeModel | str | os.PathLike, data: str | None = None, *, split: str = "test",
@@ -443,5 +441,5 @@ def _is_demo_run(out: Path) -> bool:
 
 
 __all__ = ["Run", "build_run_config", "check_grid_output", "check_image_output", "check_output_target", "comparison_grid",
-           "dataset_images", "demo", "evaluate", "interpolate", "load", "reconstruct", "sample", "train", "write_grid",
+           "dataset_images", "demo", "evaluate", "generate", "interpolate", "load", "reconstruct", "sample", "train", "write_grid",
            "write_json"]

@@ -200,15 +200,18 @@ def _device_option(command):
 @click.option("--label", type=click.IntRange(min=0),
               help="Class to generate (class-conditional models such as cvae and cgan only).")
 @_device_option
-def sample(model_path, n, out, temperature, seed, nrow, scale, label, device) -> None:
-    """Generate N images from a saved model into a grid image."""
+def generate(model_path, n, out, temperature, seed, nrow, scale, label, device) -> None:
+    """Generate N images from a saved model into a grid image (``sample`` is the same verb)."""
     from .api import check_grid_output, load, write_grid
-    from .api import sample as api_sample
+    from .api import generate as generate_images
 
     model = load(model_path, device=device)
     check_grid_output(out, n, model.image_shape, nrow, scale)  # a bad -o or a huge grid fails before the work
-    images = api_sample(model, n, labels=label, temperature=temperature, seed=seed)
+    images = generate_images(model, n, labels=label, temperature=temperature, seed=seed)
     click.echo(f"wrote {write_grid(images, out, nrow=nrow, scale=scale)} ({n} images)")
+
+
+main.add_command(generate, name="sample")  # the verb's earlier name, kept as an alias
 
 
 @main.command()

@@ -17,9 +17,9 @@ MAX_GENERATED_VALUES = 2**30
 
 
 @torch.no_grad()
-def generate(model: GenerativeModel, n: int, *, labels: int | Sequence[int] | torch.Tensor | None = None,
+def generate(model: GenerativeModel, n: int = 64, *, labels: int | Sequence[int] | torch.Tensor | None = None,
              temperature: float = 1.0, seed: int | None = 0) -> torch.Tensor:
-    """``n`` images in [0, 1]; the same seed gives the same images.
+    """``n`` new images in [0, 1] (N×C×H×W, on the CPU); the same seed gives the same images.
 
     ``temperature`` scales the prior noise: a finite number ≥ 0 (0 gives the prior's mode). ``labels``, for
     class-conditional models only, is one class index or ``n`` of them, each in [0, num_classes).
