@@ -131,3 +131,11 @@ def test_sample_a_class_from_a_conditional_model(tiny_npz, tmp_path):
     assert (tmp_path / "two.png").read_bytes() != (tmp_path / "three.png").read_bytes()
     result = run("sample", out, "-n", "4", "--label", "9", "-o", tmp_path / "nine.png", ok=False)
     assert result.exit_code == 2 and "label" in result.output.lower()
+
+
+def test_generation_has_one_name_and_keeps_sample_as_its_alias():
+    import latentforge as lf
+    from latentforge.jobs import generate
+
+    assert lf.generate is generate and lf.sample is generate
+    assert main.commands["sample"] is main.commands["generate"]
