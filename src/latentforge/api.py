@@ -260,7 +260,7 @@ def info(path: str | os.PathLike) -> dict[str, Any]:
         "model": model.name,
         "config": model.config_dict(),
         "parameters": model.trained_parameter_count(),
-        "capabilities": sorted(model.capabilities),
+        "capabilities": sorted(c.value for c in model.capabilities),
         "trained_on": training.get("data"),
         "steps": training.get("steps"),
         "epochs_completed": training.get("epochs_completed"),
