@@ -27,6 +27,7 @@ from latentforge.models import available_models, build_model, get_model_class
 from latentforge.models.vae import VAE
 from latentforge.run_config import run_config_from_dict
 from latentforge.training import TrainConfig, Trainer, read_metrics
+from latentforge.training import run as training_run
 from latentforge.validation import limits_of, numeric_fields
 
 # the module, not the function of the same name that latentforge.jobs.evaluate exports
@@ -69,8 +70,8 @@ def test_failed_commands_leave_no_empty_run_directory(npz, tmp_path, monkeypatch
     out = tmp_path / "never"
     if failure == "empty test split":
         empty = ImageDataset(blob_images(0), torch.zeros(0, dtype=torch.long), "blobs", "test", 4, "bernoulli")
-        real = api.load_data
-        monkeypatch.setattr(api, "load_data", lambda config, split: empty if split == "test" else real(config, split))
+        real = training_run.load_data
+        monkeypatch.setattr(training_run, "load_data", lambda config, split: empty if split == "test" else real(config, split))
         expected = DataError
     elif failure == "bad option for the data":  # three latent scales need 64×64 images, these are 28×28
         expected = ConfigError
@@ -87,7 +88,7 @@ def test_failed_commands_leave_no_empty_run_directory(npz, tmp_path, monkeypatch
 
 def test_an_empty_split_is_refused_before_training(tmp_path, monkeypatch):
     train, empty = tiny_dataset(16), ImageDataset(blob_images(0), None, "blobs", "test", None, "bernoulli")
-    monkeypatch.setattr(api, "load_data", lambda config, split: train if split == "train" else empty)
+    monkeypatch.setattr(training_run, "load_data", lambda config, split: train if split == "train" else empty)
     with pytest.raises(DataError, match="test split of 'blobs' holds no images"):
         lf.train("vae", "blobs", out=tmp_path / "run", progress=False)
 

@@ -9,7 +9,7 @@ import platform
 import shutil
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from . import __version__
-from .run_config import RunConfig, apply_overrides, load_run_config, run_config_from_dict
+from .run_config import RunConfig, load_run_config
 from .data import ImageDataset, load_dataset, read_image, to_float
 from .devices import resolve_device
 from .errors import ConfigError, DataError, OutputError
@@ -34,66 +34,12 @@ from .jobs.output import (
 )
 from .jobs.reconstruct import comparison_grid
 from .jobs.report import write_report
-from .models import GenerativeModel, build_model, get_model_class, load_model
-from .models.saving import init_weights_from, resolve_model_dir
-from .training import Trainer, find_checkpoint, read_metrics
+from .models import GenerativeModel, load_model
+from .models.saving import resolve_model_dir
+from .training import find_checkpoint
 from .training.events import EventHandler
-from .training.run import check_run_dir, check_training_data, removed_if_unused
+from .training.run import Run, build_run_config, config_source, dotted_overrides, train_run
 from .validation import MAX_SEED, at_least, check_value
-
-
-@dataclasses.dataclass
-class Run:
-    """A finished (or stopped) training run."""
-
-    dir: Path
-    model: GenerativeModel
-    config: RunConfig
-    metrics: dict[str, float]
-    report: Path | None = None
-
-    @property
-    def model_dir(self) -> Path:
-        return self.dir / "model"
-
-    @property
-    def history(self) -> list[dict[str, Any]]:
-        return read_metrics(self.dir / "metrics.jsonl")
-
-
-def build_run_config(config: str | os.PathLike | dict | RunConfig | None = None,
-                     overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Combine a YAML file / dict / RunConfig with dotted overrides (``{"train.lr": 3e-4}``)."""
-    if isinstance(config, RunConfig):
-        values = config.to_dict()
-    elif isinstance(config, dict):
-        values = config
-    elif config is not None:
-        values = load_run_config(config)
-    else:
-        values = {}
-    return run_config_from_dict(apply_overrides(values, overrides or {}))
-
-
-def load_data(config: RunConfig, split: str) -> ImageDataset:
-    d = config.data
-    return load_dataset(d.name, split, data_dir=d.data_dir, image_size=d.image_size, channels=d.channels)
-
-
-def _model_for(config: RunConfig, data: ImageDataset) -> GenerativeModel:
-    options = {**config.model_options, "image_shape": data.shape}
-    field_names = {f.name for f in dataclasses.fields(get_model_class(config.model_name).config_class)}
-    if "likelihood" in field_names and "likelihood" not in options:
-        options["likelihood"] = data.likelihood_hint
-    if "num_classes" in field_names and "num_classes" not in options and data.num_classes:
-        options["num_classes"] = data.num_classes
-    torch.manual_seed(config.train.seed)  # the same seed gives the same initial weights
-    return build_model(config.model_name, options)
-
-
-def default_run_dir(config: RunConfig) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{config.model_name}-{config.data.name.replace(':', '-').replace('/', '_')}-{stamp}"
 
 
 def train(model: str | None = None, data: str | None = None, *, out: str | os.PathLike | None = None,
@@ -102,7 +48,7 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
           model_config: dict[str, Any] | None = None, train_config: dict[str, Any] | None = None,
           config: str | os.PathLike | dict | RunConfig | None = None, overrides: dict[str, Any] | None = None,
           resume: bool = False, report: bool = False, progress: bool = True,
-          on_event: EventHandler | None = None) -> Run:
+          on_event: EventHandler | None = None, should_stop: Callable[[], bool] | None = None) -> Run:
     """Train a model and return the :class:`Run`. Keyword arguments override ``config`` (YAML path or dict);
     ``overrides`` (dotted keys such as ``{"train.grad_clip": 50}``, the CLI's ``--set``) override both.
 
@@ -110,68 +56,20 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
     ``epochs`` (or ``train.max_steps``) may extend it, other changes to the recipe are refused. Nothing is
     written before the run directory, the data, the model and the config have been checked. Progress
     messages (start summary, a line per epoch, warnings) go to ``on_event(kind, info)``, by default to stderr
-    (see :mod:`latentforge.training.events`).
+    (see :mod:`latentforge.training.events`); ``should_stop()`` is asked between steps, and True checkpoints
+    the run and returns it (resumable), as ``train.max_steps`` does. The orchestration is
+    :func:`latentforge.training.run.train_run`.
     """
-    run_config = build_run_config(_train_config_source(out, config, resume), _train_overrides(
+    run_config = build_run_config(config_source(out, config, resume), dotted_overrides(
         overrides, model_config, train_config, **{
             "model.name": model, "data.name": data, "data.data_dir": data_dir, "data.image_size": image_size,
             "data.channels": channels, "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
             "train.seed": seed}))
-    run_dir = Path(out) if out is not None else default_run_dir(run_config)
-    check_run_dir(run_dir, resume)
-    if resume and (run_dir / "run.yaml").is_file():
-        run_config.check_resume(build_run_config(run_dir / "run.yaml"), str(run_dir / "run.yaml"))
-
-    train_data, test_data = load_data(run_config, "train"), load_data(run_config, "test")
-    check_training_data(train_data, test_data, _num_classes(run_config, train_data))
-    run_config.validate(train_data.shape)  # the model options against the real image shape
-    net = _model_for(run_config, train_data)
-    if run_config.train.init_from and not resume:
-        init_weights_from(net, run_config.train.init_from)
-    info = {
-        "model": run_config.model_name,
-        "data": dataclasses.asdict(run_config.data),
-        "train_images": len(train_data),
-        "test_images": len(test_data),
-        "latentforge_version": __version__,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-    }
-    trainer = Trainer(net, train_data, test_data, run_config.train, run_dir, run_info=info, progress=progress,
-                      on_event=on_event, recipe=run_config.recipe(), evaluate=evaluator(run_config.train))
-    with removed_if_unused(run_dir):
-        metrics = trainer.fit(resume=resume)
-    trained = trainer.evaluation_model.to(memory_format=torch.contiguous_format).eval()
-    run = Run(dir=run_dir, model=trained, config=run_config, metrics=metrics)
+    run = train_run(run_config, out, resume=resume, progress=progress, on_event=on_event, should_stop=should_stop,
+                    evaluate=evaluator(run_config.train))
     if report:
-        run.report = write_run_report(run, test_data)
+        run.report = write_run_report(run, run.test_data)
     return run
-
-
-def _train_config_source(out: str | os.PathLike | None, config: str | os.PathLike | dict | RunConfig | None,
-                         resume: bool) -> str | os.PathLike | dict | RunConfig | None:
-    """The config a run starts from: ``config``, or on resume without one the run's own run.yaml."""
-    if resume and out is not None and config is None and (Path(out) / "run.yaml").is_file():
-        return Path(out) / "run.yaml"
-    return config
-
-
-def _train_overrides(extra: dict[str, Any] | None, model_config: dict[str, Any] | None,
-                     train_config: dict[str, Any] | None, **named: Any) -> dict[str, Any]:
-    """Dotted overrides: the named arguments, then model_config/train_config, then ``extra`` (--set) win."""
-    overrides = dict(named)
-    overrides.update({f"model.{k}": v for k, v in (model_config or {}).items()})
-    overrides.update({f"train.{k}": v for k, v in (train_config or {}).items()})
-    overrides.update(extra or {})
-    return overrides
-
-
-def _num_classes(config: RunConfig, data: ImageDataset) -> int | None:
-    """The classes a class-conditional model will be built with (None for other models)."""
-    fields = {f.name: f for f in dataclasses.fields(get_model_class(config.model_name).config_class)}
-    if "num_classes" not in fields:
-        return None
-    return int(config.model_options.get("num_classes") or data.num_classes or fields["num_classes"].default)
 
 
 def write_run_report(run: Run, test_data: ImageDataset, out: str | os.PathLike | None = None) -> Path:

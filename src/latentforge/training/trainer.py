@@ -47,13 +47,16 @@ class Trainer:
     ``recipe`` (the run config as plain values) is
     written to ``run_dir/run.yaml`` once the run directory is known to be free (or resumable). Messages (a
     start summary, a line per epoch, warnings) go to ``on_event(kind, info)``; by default to stderr.
+    ``should_stop()`` is polled between steps: when it returns True the run checkpoints and returns, as at
+    ``max_steps`` (a web app's cancel button).
     """
 
     def __init__(self, model: GenerativeModel, train_data: ImageDataset, test_data: ImageDataset | None,
                  config: TrainConfig, run_dir: str | Path, *, run_info: dict[str, Any] | None = None,
                  progress: bool = True, on_log: Callable[[str, dict], None] | None = None,
                  on_event: EventHandler | None = None, recipe: dict[str, Any] | None = None,
-                 evaluate: Callable[[GenerativeModel, ImageDataset], dict[str, float]] | None = None):
+                 evaluate: Callable[[GenerativeModel, ImageDataset], dict[str, float]] | None = None,
+                 should_stop: Callable[[], bool] | None = None):
         config.validate()
         self.config = config
         self.device = resolve_device(config.device)
@@ -71,6 +74,7 @@ class Trainer:
         self.on_event = on_event or print_event
         self.recipe = recipe
         self.evaluate = evaluate
+        self.should_stop = should_stop
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.base_lrs: dict[str, float] = {}
         for player in model.players:
@@ -174,7 +178,7 @@ class Trainer:
             tick, images_since, epoch_start = time.perf_counter(), 0, time.perf_counter()
             for x, y in iterate_batches(self.train_data, cfg.batch_size, shuffle=True, seed=cfg.seed,
                                         epoch=epoch, start_batch=start):
-                if cfg.max_steps and self.step >= cfg.max_steps:
+                if (cfg.max_steps and self.step >= cfg.max_steps) or (self.should_stop and self.should_stop()):
                     stopped_early = True
                     break
                 if cfg.binarize == "dynamic":
