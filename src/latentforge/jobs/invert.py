@@ -71,6 +71,7 @@ def invert(model: GenerativeModel, images: torch.Tensor, *, steps: int = 500, lr
             else:
                 gen = torch.Generator(device=images.device).manual_seed(seed)
                 z0 = torch.randn(images.shape[0], latent_dim_of(model), generator=gen, device=images.device)
+        # Not the Trainer: this optimises a latent tensor per image, not a model's weights, and keeps no run.
         z = z0.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([z], lr=lr)
         best_z, best_err = z0.clone(), torch.full((images.shape[0],), float("inf"), device=images.device)
@@ -107,6 +108,7 @@ def train_inversion_encoder(model: GenerativeModel, *, steps: int = 1000, batch_
     d = latent_dim_of(model)
     with seeded_eval(model, seed) as device, torch.enable_grad():
         encoder = ConvEncoder(model.image_shape, d, channels, blocks=0).to(device)
+        # Not the Trainer: no dataset (fresh (z, G(z)) pairs each step), no run directory, a helper in memory.
         optimizer = torch.optim.Adam(encoder.parameters(), lr=lr)
         num_classes = getattr(model, "num_classes", 0) if labels else 0
         for _ in range(steps):

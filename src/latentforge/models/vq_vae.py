@@ -137,6 +137,8 @@ class VQVAE(ConvAutoencoderBase):
         if codes.ndim != 3 or tuple(codes.shape[1:]) != self.grid_shape or len(codes) == 0:
             h, w = self.grid_shape
             raise ConfigError(f"Code maps must be N×{h}×{w} code indices, got shape {tuple(codes.shape)}.")
+        # Not the Trainer: a model's own second stage, fitted inside the Trainer's run (its fit_prior hook) on
+        # code maps in memory; a nested Trainer would need a dataset, a run directory and checkpoints of its own.
         device = next(self.prior.parameters()).device
         generator = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.Adam(self.prior.parameters(), lr=cfg.prior_lr)

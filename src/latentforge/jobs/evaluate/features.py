@@ -207,6 +207,8 @@ def train_lenet(train: ImageDataset, test: ImageDataset, recipe: LeNetRecipe = D
     if steps_per_epoch < 1 or recipe.epochs < 1:
         raise ConfigError(f"Cannot train the lenet extractor: {len(train)} images, recipe {recipe}.")
     start = time.perf_counter()
+    # Not the Trainer: a plain classifier (cross-entropy, AdamW, dropout) trained to a fixed recipe and cached
+    # beside the data; the Trainer's runs, checkpoints and generative-model contract would not fit it.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)  # initial weights and dropout masks
         net = LeNet(train.shape, num_classes, recipe.widths, recipe.feature_dim, recipe.dropout)
