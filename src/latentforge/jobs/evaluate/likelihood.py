@@ -28,8 +28,8 @@ from ...models.capabilities import SupportsImportanceWeights, SupportsPosterior
 from ...validation import at_least, check_value
 from .loss import evaluation_batches
 
-# Default batch_size × chunk, images per model pass: on 2 CPU threads with channels_last, passes of 512 ran
-# 1.45× faster than 1024 and a little faster than 256 (conv VAE, 0.27 s per 1024 samples).
+# Default batch_size × chunk, images per model pass (the measurement behind it: docs/benchmarks.md, "Notes
+# behind the defaults").
 SAMPLES_PER_PASS = 512
 # The posterior-mean moments a result carries so that shards can be merged (merge_shards): accumulators, not
 # figures to report.
@@ -44,14 +44,13 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
     """Test-set NLL (nats/image and bits/dim) from k importance samples per image, plus the ELBO parts.
 
     ``chunk`` samples per image are drawn per call of ``model.log_importance_weights`` (default: as many as
-    keep ``batch_size × chunk ≤ 1024``). ``binarize`` draws the same binary test set as
+    keep ``batch_size × chunk ≤ SAMPLES_PER_PASS``). ``binarize`` draws the same binary test set as
     :func:`~latentforge.jobs.evaluate.evaluate_model` with the same ``seed`` (one generator, pixels in data order),
     so NLL and ELBO figures from both refer to the same images. Runs under its own RNG seed: repeatable,
     and the caller's random state is untouched.
 
-    ``channels_last`` runs the model in NHWC memory format for the estimate and leaves it in the contiguous
-    format afterwards (with 512 samples per pass, 2.2× faster per sample than NCHW with 1024 for the conv VAE
-    on 2 CPU threads). ``start`` skips the first images (of the first ``max_images``): a shard of a long
+    ``channels_last`` runs the model in NHWC memory format for the estimate (faster on CPUs; see
+    docs/benchmarks.md) and leaves it in the contiguous format afterwards. ``start`` skips the first images (of the first ``max_images``): a shard of a long
     estimate. Its importance samples are drawn under ``seed + start``, so shards are independent and the shard at 0 equals the
     unsharded run; the result's ``posterior_mean_sum``/``posterior_mean_sqsum`` let shards be merged,
     active units included (:func:`merge_shards`).
