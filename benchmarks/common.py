@@ -263,7 +263,8 @@ def output_places(args: Any) -> tuple[Path, Path, Path | None]:
 def rebuild_docs_section(name: str, render: Any, results_dir: str | os.PathLike, docs_path: str | os.PathLike) -> int:
     """``--docs-only``: regenerate one benchmark's docs section from its saved JSON."""
     if not result_path(name, results_dir).is_file():
-        raise SystemExit(f"No result {result_path(name, results_dir)} to rebuild the docs from: run the benchmark first.")
+        raise SystemExit(f"No result {result_path(name, results_dir)} to rebuild the docs from: "
+                         "run the benchmark first.")
     write_docs_section(name, render(read_result(name, results_dir)), docs_path)
     print(f"updated {docs_path}")
     return 0

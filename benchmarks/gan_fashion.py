@@ -31,10 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import common
 import numpy as np
 import torch
 import yaml
+
+import common
 
 NAME = "gan_fashion"
 DATA = "fashion-mnist"
@@ -353,11 +354,12 @@ def render(result: dict[str, Any]) -> str:
     names = ", ".join(f"`{r['model']}`" for r in at_budget)
     threads = sorted({r.get("train_threads") for r in gans if r.get("train_threads")})
     train_images = setup.get("train_images")
+    thread_count = threads[0] if len(threads) == 1 else "/".join(map(str, threads)) or "default"
     description = (
         f"{names} trained on Fashion-MNIST's {f'{train_images:,} ' if train_images else ''}"
         f"training images for {plural(budget.get('epochs'), 'epoch')} in batches of "
         f"{budget.get('batch_size', '?')} "
-        f"(seed {budget.get('seed', '?')}, {plural(threads[0] if len(threads) == 1 else '/'.join(map(str, threads)) or 'default', 'torch thread')} "
+        f"(seed {budget.get('seed', '?')}, {plural(thread_count, 'torch thread')} "
         "for training, CPU; each model's defaults)"
         + "".join(f"; `{r['model']}` is the same recipe trained for {plural(r['epochs'], 'epoch')}" for r in longer)
         + ", "

@@ -28,8 +28,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import common
 import torch
+
+import common
 
 NAME = "nll_mnist"
 RUNS = common.ROOT / "runs" / "bench" / NAME

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from latentforge.data import to_float
 
 import common
@@ -255,7 +256,8 @@ def render(result: dict[str, Any]) -> str:
         f"images; {setup.get('epochs')} epochs, batch {setup.get('batch_size')}, Adam, seed {setup.get('seed')}, "
         f"{setup.get('threads')} CPU thread(s); {setup.get('parameters'):,} parameters. NLL: k = {s['nll_k']} "
         f"importance samples on the first {s['nll_images']} test images.",
-        f"**Seconds per epoch, ours ÷ pythae: {s['epoch_time_ratio']:.3f}** (target ≤ 0.9: {met(s['epoch_time_ratio'] <= 0.9)}). "
+        f"**Seconds per epoch, ours ÷ pythae: {s['epoch_time_ratio']:.3f}** "
+        f"(target ≤ 0.9: {met(s['epoch_time_ratio'] <= 0.9)}). "
         f"**Wall time to reach pythae's final test ELBO, ours ÷ pythae's: "
         f"{'never reached' if t2e is None else f'{t2e:.3f}'}** (target ≤ 0.5: {met(t2e is not None and t2e <= 0.5)}). "
         f"NLL: ours {s['nll_ours']:.2f}, pythae {s['nll_pythae']:.2f} nats "
@@ -276,7 +278,8 @@ def render(result: dict[str, Any]) -> str:
                                 "curve": ", ".join(f"{e:.2f} @ {t:.0f} s" for e, t in
                                                    zip(r["test_neg_elbo_by_epoch"], r["seconds_by_epoch"]))}
                                for r in rows]),
-        *(["Notes on this run:\n\n" + "\n".join(f"- {note}" for note in result["notes"])] if result.get("notes") else []),
+        *(["Notes on this run:\n\n" + "\n".join(f"- {note}" for note in result["notes"])]
+          if result.get("notes") else []),
         common.provenance_markdown(result) + load_line(result),
     ]
     return "\n\n".join(lines)

@@ -39,7 +39,8 @@ def test_train_writes_model_metrics_and_report(trained):
     out, _, result = trained
     metrics = json.loads(result.output[result.output.index("{"):])
     assert metrics["images"] == 32 and metrics["psnr"] > 0
-    for name in ("samples.png", "reconstructions.png", "interpolation.png", "curves.png", "report.html", "metrics.json"):
+    for name in ("samples.png", "reconstructions.png", "interpolation.png", "curves.png", "report.html",
+                 "metrics.json"):
         assert (out / "report" / name).is_file(), name
     html = (out / "report" / "report.html").read_text()
     assert 'src="samples.png"' in html and "psnr" in html

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import TINY_MODEL, blob_images
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -27,6 +26,8 @@ from latentforge.cli import main
 from latentforge.errors import ConfigError, DataError, OutputError
 from latentforge.jobs.output import non_finite_to_none
 from latentforge.models import build_model
+
+from conftest import TINY_MODEL, blob_images
 
 HUGE = 10**30
 # Each class of bad number: zero, negative, NaN, infinite, huge.
@@ -100,7 +101,8 @@ def test_evaluate_refuses_bad_numbers(models, tmp_path, option, value):
 
 
 @pytest.mark.parametrize("option, value", [(opt, v) for opt in ("--epochs", "--batch-size", "--latent-dim",
-                                                                  "--max-steps", "--image-size") for v in BAD_COUNTS[:4]]
+                                                                  "--max-steps", "--image-size")
+                                           for v in BAD_COUNTS[:4]]
                          + [(opt, v) for opt in ("--lr", "--beta") for v in BAD_REALS] + [("--lr", "0"),
                                                                                           ("--seed", "-1")])
 def test_train_refuses_bad_numbers_before_writing(tmp_path, monkeypatch, option, value):
@@ -269,7 +271,8 @@ def test_binary_config_file_is_a_config_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.bin"]
 
 
-@pytest.mark.parametrize("signum, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize("signum, code, word",
+                         [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
 def test_signals_stop_with_a_message_and_their_exit_code(monkeypatch, signum, code, word):
     def long_evaluation(*args, **kwargs):
         os.kill(os.getpid(), signum)

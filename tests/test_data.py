@@ -21,11 +21,14 @@ from PIL import Image
 from latentforge.data import (
     ImageDataset,
     available_datasets,
+    builtin,
+    download,
     iterate_batches,
     load_dataset,
+    locate,
     num_batches,
+    registry,
 )
-from latentforge.data import builtin, download, locate, registry
 from latentforge.data.canonical import FASHION_MNIST, MNIST, load_canonical
 from latentforge.data.idx import parse_idx
 from latentforge.data.transforms import set_channels

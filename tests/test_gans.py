@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from conftest import TINY_MODEL
 
 from latentforge.errors import ConfigError
 from latentforge.jobs.evaluate import evaluate_model, evaluator
@@ -14,6 +13,8 @@ from latentforge.models import build_model, load_model, save_model
 from latentforge.nn.diffaugment import AUGMENTATIONS, diff_augment
 from latentforge.nn.gan_losses import gradient_penalty
 from latentforge.training import TrainConfig, Trainer, read_metrics
+
+from conftest import TINY_MODEL
 
 GANS = ["dcgan", "wgan-gp", "sngan", "cgan"]
 

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_MODEL, blob_images
 
 import latentforge as lf
 from latentforge.data import to_float, to_uint8
@@ -16,6 +15,8 @@ from latentforge.models import load_model
 from latentforge.nn.ema import update_ema
 from latentforge.nn.schedules import cosine_decay
 from latentforge.training import TrainConfig
+
+from conftest import TINY_MODEL, blob_images
 
 
 @pytest.fixture

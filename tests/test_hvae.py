@@ -2,12 +2,13 @@
 
 import pytest
 import torch
-from conftest import tiny_dataset
 
 from latentforge.errors import ConfigError
 from latentforge.jobs.evaluate import evaluator, importance_sampled_nll
 from latentforge.models import build_model, latent_of, load_model, save_model
 from latentforge.training import TrainConfig, Trainer, read_metrics
+
+from conftest import tiny_dataset
 
 TINY_HVAE = {"channels": 8, "latent_channels": 2, "latent_layers": 3}
 

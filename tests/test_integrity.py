@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_MODEL, tiny_dataset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +36,8 @@ from latentforge.models import (
 from latentforge.training import TrainConfig, Trainer, read_checkpoint, write_checkpoint
 from latentforge.training.checkpoint import remove_stale_temp_dirs
 from latentforge.training.lock import RunLock
+
+from conftest import TINY_MODEL, tiny_dataset
 
 
 def snapshot(folder: Path) -> dict[str, bytes | str]:

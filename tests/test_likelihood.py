@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from conftest import TINY_MODEL, tiny_dataset
 from torch import nn
 from torch.distributions import MultivariateNormal
 
@@ -19,6 +18,8 @@ from latentforge.jobs.evaluate import (
 from latentforge.metrics.likelihood import active_units
 from latentforge.models import build_model
 from latentforge.nn.distributions import LOG_2PI
+
+from conftest import TINY_MODEL, tiny_dataset
 
 
 class LinearGaussianVAE(nn.Module):

@@ -36,7 +36,8 @@ def test_bernoulli_is_negative_cross_entropy():
     lik = get_likelihood("bernoulli")
     logits = torch.tensor([[[[2.0, -1.0]]]])
     x = torch.tensor([[[[1.0, 0.0]]]])
-    expected = math.log(torch.sigmoid(torch.tensor(2.0)).item()) + math.log(1 - torch.sigmoid(torch.tensor(-1.0)).item())
+    expected = (math.log(torch.sigmoid(torch.tensor(2.0)).item())
+                + math.log(1 - torch.sigmoid(torch.tensor(-1.0)).item()))
     assert lik.log_prob(logits, x).item() == pytest.approx(expected, rel=1e-5)
 
 

@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from latentforge.run_config import available_presets, load_run_config, run_config_from_dict
 from latentforge.data.registry import available_datasets
 from latentforge.errors import CheckpointError, ConfigError
 from latentforge.models import available_models, build_model, latent_of, load_model, save_model
 from latentforge.nn.backbones import stage_plan
+from latentforge.run_config import available_presets, load_run_config, run_config_from_dict
 
 from conftest import TINY_MODEL
 

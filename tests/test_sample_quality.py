@@ -11,7 +11,6 @@ import pytest
 import scipy.linalg
 import torch
 from click.testing import CliRunner
-from conftest import TINY_MODEL, blob_images, tiny_dataset
 from safetensors.torch import save_file
 
 from latentforge.errors import CheckpointError, ConfigError, DataError
@@ -22,6 +21,8 @@ from latentforge.metrics.fid import fid_from_features, frechet_distance
 from latentforge.metrics.kid import kid, mmd2, polynomial_kernel
 from latentforge.metrics.precision_recall import precision_recall
 from latentforge.nn import inception as inception_net
+
+from conftest import TINY_MODEL, blob_images, tiny_dataset
 
 TINY_RECIPE = feat.LeNetRecipe(widths=(4, 8, 8), feature_dim=8, epochs=2, batch_size=32)
 
@@ -254,8 +255,10 @@ def test_sample_quality_of_test_images_against_themselves(npz_spec, trained_cach
     assert result["precision"] == 1.0 and result["recall"] == 1.0
     assert result["fid_floor"] > 0 and result["n"] == 32 and 0 <= result["extractor_accuracy"] <= 1
 
-    noise = sample_quality(lambda count, seed: torch.rand(count, 1, 28, 28, generator=torch.Generator().manual_seed(seed)),
-                           npz_spec, n=32, **options)
+    def uniform_noise(count, seed):
+        return torch.rand(count, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+    noise = sample_quality(uniform_noise, npz_spec, n=32, **options)
     assert noise["fid-lenet"] > result["fid_floor"] > result["fid-lenet"]
     with pytest.raises(ConfigError, match="inception_weights"):
         sample_quality(test.images, npz_spec, n=8, extractor="inception")

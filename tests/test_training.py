@@ -5,13 +5,14 @@ import math
 
 import pytest
 import torch
-from conftest import TINY_MODEL
 
 from latentforge.errors import CheckpointError, TrainingError
 from latentforge.jobs.evaluate import evaluator
 from latentforge.models import build_model, load_model
 from latentforge.training import TrainConfig, Trainer, read_metrics
 from latentforge.training.checkpoint import find_checkpoint
+
+from conftest import TINY_MODEL
 
 
 def make_trainer(train, test, run_dir, **overrides):

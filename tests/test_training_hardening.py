@@ -14,7 +14,6 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
-from conftest import TINY_MODEL, blob_images, tiny_dataset
 
 import latentforge as lf
 from latentforge import api
@@ -29,6 +28,8 @@ from latentforge.run_config import run_config_from_dict
 from latentforge.training import TrainConfig, Trainer, read_metrics
 from latentforge.training import run as training_run
 from latentforge.validation import limits_of, numeric_fields
+
+from conftest import TINY_MODEL, blob_images, tiny_dataset
 
 # the module, not the function of the same name that latentforge.jobs.evaluate exports
 sq = importlib.import_module("latentforge.jobs.evaluate.sample_quality")
@@ -71,12 +72,14 @@ def test_failed_commands_leave_no_empty_run_directory(npz, tmp_path, monkeypatch
     if failure == "empty test split":
         empty = ImageDataset(blob_images(0), torch.zeros(0, dtype=torch.long), "blobs", "test", 4, "bernoulli")
         real = training_run.load_data
-        monkeypatch.setattr(training_run, "load_data", lambda config, split: empty if split == "test" else real(config, split))
+        monkeypatch.setattr(training_run, "load_data",
+                            lambda config, split: empty if split == "test" else real(config, split))
         expected = DataError
     elif failure == "bad option for the data":  # three latent scales need 64×64 images, these are 28×28
         expected = ConfigError
     else:
-        monkeypatch.setattr(VAE, "objective", lambda self, batch, step=0, player="main": {"loss": torch.tensor(math.nan)})
+        monkeypatch.setattr(VAE, "objective",
+                            lambda self, batch, step=0, player="main": {"loss": torch.tensor(math.nan)})
         expected = TrainingError
     with pytest.raises(expected):
         if failure == "bad option for the data":

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from conftest import TINY_MODEL, blob_images, tiny_dataset
 
 from latentforge.errors import ConfigError, DataError
 from latentforge.jobs.evaluate import evaluator
@@ -15,6 +14,8 @@ from latentforge.models.vamp_vae import mixture_log_prob
 from latentforge.nn.pixelcnn import GatedPixelCNN
 from latentforge.nn.quantize import VectorQuantizer
 from latentforge.training import TrainConfig, Trainer
+
+from conftest import TINY_MODEL, blob_images, tiny_dataset
 
 X = blob_images(16, channels=1).float() / 255
 Y = torch.arange(16) % 4
@@ -32,7 +33,7 @@ VARIANTS = {  # variant: (model name, config, Adam learning rate)
 
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained(variant: str, steps: int = 30):
     """A variant after ``steps`` Adam steps on one fixed batch, with its loss per step."""
     name, options, lr = VARIANTS[variant]

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from .version import __version__
+from .version import __version__ as __version__
 
 _API = {
     "train", "load", "generate", "sample", "reconstruct", "evaluate", "interpolate", "Run",

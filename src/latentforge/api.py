@@ -17,7 +17,6 @@ import torch
 import yaml
 
 from . import __version__
-from .run_config import RunConfig, load_run_config
 from .data import ImageDataset, load_dataset, read_image, to_float
 from .devices import resolve_device
 from .errors import ConfigError, DataError, OutputError
@@ -36,6 +35,7 @@ from .jobs.reconstruct import comparison_grid
 from .jobs.report import write_report
 from .models import GenerativeModel, load_model
 from .models.saving import resolve_model_dir
+from .run_config import RunConfig, load_run_config
 from .training import find_checkpoint
 from .training.events import EventHandler
 from .training.run import Run, build_run_config, config_source, dotted_overrides, train_run
@@ -94,7 +94,8 @@ def write_run_report(run: Run, test_data: ImageDataset, out: str | os.PathLike |
     }
     if getattr(run.model.config, "likelihood", None) == "bernoulli" and cfg.binarize == "none":
         info["note"] = ("Bernoulli likelihood on grey levels: the loss is a cross-entropy surrogate, not a likelihood "
-                        "of 8-bit images. Train with --set train.binarize=dynamic for NLLs comparable to the literature.")
+                        "of 8-bit images. Train with --set train.binarize=dynamic for NLLs comparable to the "
+                        "literature.")
     config = {"model": {"name": run.model.name, **run.model.config_dict()},
               "data": dataclasses.asdict(run.config.data), "train": dataclasses.asdict(cfg)}
     return write_report(run.model, test_data, run.history, run.metrics, out or run.dir / "report",
@@ -311,7 +312,8 @@ def clear_previous_demo(out: Path) -> None:
     if not others and not any((out / name).exists() for name in DEMO_OUTPUTS):
         return
     if others or not _is_demo_run(out):
-        what = f"it holds {', '.join(others[:5])}{' …' if len(others) > 5 else ''}" if others else "it holds another run"
+        listed = f"{', '.join(others[:5])}{' …' if len(others) > 5 else ''}"
+        what = f"it holds {listed}" if others else "it holds another run"
         raise OutputError(f"{out} is not empty and is not a previous demo run ({what}); the demo never deletes "
                           "files it did not write. Choose another --out, or empty the folder yourself.")
     for name in DEMO_OUTPUTS:
@@ -338,6 +340,6 @@ def _is_demo_run(out: Path) -> bool:
             and (recipe.get("data") or {}).get("name") == preset["data"]["name"])
 
 
-__all__ = ["Run", "build_run_config", "check_grid_output", "check_image_output", "check_output_target", "comparison_grid",
-           "dataset_images", "demo", "evaluate", "generate", "interpolate", "load", "reconstruct", "sample", "train", "write_grid",
-           "write_json"]
+__all__ = ["Run", "build_run_config", "check_grid_output", "check_image_output", "check_output_target",
+           "comparison_grid", "dataset_images", "demo", "evaluate", "generate", "interpolate", "load",
+           "non_finite_to_none", "reconstruct", "sample", "train", "write_grid", "write_json"]

@@ -153,7 +153,8 @@ def _finite_figures(figures: dict) -> dict:
               help="Pixel likelihood (default: what suits the data).")
 @click.option("--max-steps", type=POSITIVE, help="Stop (with a checkpoint) after this many steps in total.")
 @click.option("--device", help=f"{DEVICE_HELP} [default: auto]")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any config value, e.g. --set train.grad_clip=50.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Any config value, e.g. --set train.grad_clip=50.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<model>-<data>-<time>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @click.option("--init-from", type=click.Path(exists=True, file_okay=False),
@@ -219,7 +220,8 @@ main.add_command(generate, name="sample")  # the verb's earlier name, kept as an
 @click.argument("images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", help="Take images from this dataset instead of files (default: the training data).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding the canonical dataset files.")
-@click.option("--split", type=click.Choice(["train", "test"]), default="test", help="Dataset split to take images from.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test",
+              help="Dataset split to take images from.")
 @click.option("-n", "n", type=POSITIVE, default=16, help="How many dataset images (the first N of the split).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default="reconstructions.png",
               help="Grid image file; the extension picks the format (.png, .jpg, .webp, .bmp, .tif).")
@@ -264,7 +266,8 @@ def evaluate(model_path, data, data_dir, split, max_images, seed, out, fid, samp
     if out is not None:
         check_output_target(out)  # before the long passes
     result = api_evaluate(model_path, data, split=split, data_dir=data_dir, max_images=max_images, seed=seed,
-                          fid=fid or inception_weights is not None, samples=samples, inception_weights=inception_weights,
+                          fid=fid or inception_weights is not None, samples=samples,
+                          inception_weights=inception_weights,
                           nll=nll, k=k, device=device, progress=sys.stderr.isatty() if progress is None else progress)
     result = _finite_figures(result)
     if out is not None:
@@ -285,7 +288,8 @@ def demo(out, epochs, progress) -> None:
 
     start = time.perf_counter()
     run = api_demo(out, epochs=epochs, progress=progress)
-    click.echo(f"demo finished in {time.perf_counter() - start:.0f} s; test PSNR {run.metrics.get('psnr', float('nan')):.2f} dB, "
+    click.echo(f"demo finished in {time.perf_counter() - start:.0f} s; "
+               f"test PSNR {run.metrics.get('psnr', float('nan')):.2f} dB, "
                f"-ELBO {run.metrics.get('loss', float('nan')):.1f} nats/image")
     click.echo(f"open the report: {run.report}")
 

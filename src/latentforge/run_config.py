@@ -48,7 +48,8 @@ class RunConfig:
         return {k: v for k, v in self.model.items() if k != "name"}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": dict(self.model), "data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.train)}
+        return {"model": dict(self.model), "data": dataclasses.asdict(self.data),
+                "train": dataclasses.asdict(self.train)}
 
     def recipe(self) -> dict[str, Any]:
         """What run.yaml records: the config without ``max_steps``, a stop request that --resume continues past."""

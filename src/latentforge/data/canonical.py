@@ -154,6 +154,7 @@ def _read_idx_cached(path: str, mtime_ns: int, size: int, sha256: str | None, ti
             f"{path} is not the official {title} file (its content sha256 differs); using it anyway. "
             f"If it belongs to another dataset, point --data-dir at the {title} files.",
             UserWarning,
+            stacklevel=2,
         )
     return arr
 

@@ -18,7 +18,8 @@ def check_images(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor:
         images = images.unsqueeze(0)
     if images.ndim != 4 or tuple(images.shape[1:]) != model.image_shape:
         raise DataError(
-            f"Images of shape {tuple(images.shape)} do not fit this model, which expects N×{'×'.join(map(str, model.image_shape))}. "
+            f"Images of shape {tuple(images.shape)} do not fit this model, which expects "
+            f"N×{'×'.join(map(str, model.image_shape))}. "
             "Resize/convert them first (the CLI does this for image files)."
         )
     images = to_float(images)

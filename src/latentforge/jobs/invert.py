@@ -12,7 +12,8 @@ through their averaged generator) or ``decode(z)`` (VAEs, autoencoders) — see 
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 

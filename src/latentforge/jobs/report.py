@@ -130,14 +130,16 @@ def _html(title: str, info: dict[str, Any], metrics: dict[str, Any], figures: li
     config_html = f"<h2>Configuration</h2><pre>{html.escape(yaml_block(config))}</pre>" if config else ""
     notes_html = "".join(f"<p class=note>{html.escape(note)}</p>" for note in notes or [])
     figs = "".join(
-        f'<figure><img src="{html.escape(src)}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>'
+        f'<figure><img src="{html.escape(src)}" alt="{html.escape(cap)}">'
+        f"<figcaption>{html.escape(cap)}</figcaption></figure>"
         for src, cap in figures
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ padding: 4px 12px; border-bottom: 1px solid #ddd; text-align: left; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+th, td {{ padding: 4px 12px; border-bottom: 1px solid #ddd; text-align: left; }}
 figure {{ display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; }}
 img {{ image-rendering: pixelated; max-width: 100%; border: 1px solid #ccc; }}
 figcaption {{ font-size: 0.9em; color: #555; max-width: 520px; }}
@@ -145,7 +147,8 @@ pre {{ background: #f6f6f6; padding: 0.6em 1em; margin: 0; }} .note {{ color: #8
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <h2>Run</h2><table>{rows}</table>
-<h2>Test metrics</h2><p>Likelihood figures are in nats per image (lower loss is better); PSNR in dB.</p><table>{mrows}</table>
+<h2>Test metrics</h2><p>Likelihood figures are in nats per image (lower loss is better); PSNR in dB.</p>
+<table>{mrows}</table>
 {config_html}
 <h2>Figures</h2>{notes_html}{figs}
 </body></html>

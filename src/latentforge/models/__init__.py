@@ -1,9 +1,19 @@
 """Model families. Importing this package registers every built-in model."""
 
-from . import autoencoder, vae  # noqa: F401  (registration side effects)
-from . import cvae, iwae, vamp_vae, vq_vae  # noqa: F401  (VAE variants, issue 3)
-from . import hvae  # noqa: F401
-from . import cgan, gan, sngan, vae_gan, wgan_gp  # noqa: F401  (GAN family)
+from . import (  # noqa: F401  (registration side effects)  # noqa: F401  (VAE variants, issue 3)  # noqa: F401  (GAN family)
+    autoencoder,
+    cgan,
+    cvae,
+    gan,
+    hvae,  # noqa: F401
+    iwae,
+    sngan,
+    vae,
+    vae_gan,
+    vamp_vae,
+    vq_vae,
+    wgan_gp,
+)
 from .base import GenerativeModel, ModelConfig, latent_of
 from .capabilities import (
     Capability,

@@ -9,7 +9,8 @@ concatenated with z. Its ELBO and importance-sampled likelihood are conditional:
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F

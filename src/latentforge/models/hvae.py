@@ -68,7 +68,8 @@ class HVAEConfig(ModelConfig):
         get_likelihood(self.likelihood)
         if self.latent_layers < self.latent_scales:
             raise ConfigError(
-                f"model.latent_layers ({self.latent_layers}) must be at least model.latent_scales ({self.latent_scales})"
+                f"model.latent_layers ({self.latent_layers}) must be at least "
+                f"model.latent_scales ({self.latent_scales})"
             )
         if self.k > 1 and (self.beta != 1 or self.kl_warmup_steps or self.free_bits):
             raise ConfigError(

@@ -8,7 +8,7 @@ receives gradients through them. Images are expected in [-1, 1], as in the refer
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

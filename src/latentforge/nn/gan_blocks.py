@@ -12,7 +12,7 @@ and with ``num_classes`` it adds the projection term ⟨embed(y), φ(x)⟩ (Miya
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn

@@ -60,7 +60,8 @@ def scale_plan(size: int, latent_scales: int) -> tuple[list[int], list[int]]:
     Latents never sit at full resolution: the coarsest ``latent_scales`` resolutions carry them.
     """
     if size < 8 or size % 4:
-        raise ConfigError(f"hvae needs a square image size that is a multiple of 4 and ≥ 8 (28, 32, 64...), got {size}.")
+        raise ConfigError(f"hvae needs a square image size that is a multiple of 4 and ≥ 8 (28, 32, 64...), "
+                          f"got {size}.")
     sizes = [size]
     while sizes[-1] % 2 == 0 and sizes[-1] > 8:
         sizes.append(sizes[-1] // 2)

@@ -14,7 +14,8 @@ class LeNet(nn.Module):
     (the extractor's output, taken before its ReLU) and a linear class head. Pooling before BN/ReLU gives the
     same function class as after but costs a quarter of the elementwise work, which dominates on a CPU."""
 
-    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, widths: tuple[int, int, int] = (32, 64, 128),
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int,
+                 widths: tuple[int, int, int] = (32, 64, 128),
                  feature_dim: int = 128, dropout: float = 0.25):
         super().__init__()
         c, h, w = image_shape

@@ -166,7 +166,8 @@ def read_checkpoint(path: str | os.PathLike, model: GenerativeModel,
     if saved.name != model.name or saved.config_dict() != model.config_dict():
         raise CheckpointError(
             f"The checkpoint in {found} is a {saved.name} with config {saved.config_dict()}, which differs from the "
-            f"model being trained ({model.name}, {model.config_dict()}). Resume with the same settings or use a new --out."
+            f"model being trained ({model.name}, {model.config_dict()}). Resume with the same settings or use a "
+            "new --out."
         )
     model.load_state_dict(saved.state_dict())
     meta = read_trainer_meta(found)

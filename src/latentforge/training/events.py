@@ -68,7 +68,8 @@ def _epoch(info: dict[str, Any]) -> str:
 
 def _warning(info: dict[str, Any]) -> str:
     if info.get("warning") == "posterior_collapse":
-        return (f"warning: posterior collapse: the KL stayed at {info['kl']:.3g} nats/image over epoch {info['epoch']}, "
+        return (f"warning: posterior collapse: the KL stayed at {info['kl']:.3g} nats/image over epoch "
+                f"{info['epoch']}, "
                 "so the latents carry almost nothing about the images. Try model.free_bits (e.g. 0.25), a KL "
                 "warm-up (model.kl_warmup_steps), a lower beta, or a likelihood that keeps colour (logistic); "
                 "see docs/training.md.")

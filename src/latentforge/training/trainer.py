@@ -7,9 +7,10 @@ import math
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import yaml
@@ -22,10 +23,10 @@ from ..io import atomic_write_bytes
 from ..models import Capability, GenerativeModel, latent_of
 from ..nn.ema import update_ema
 from .checkpoint import find_checkpoint, read_checkpoint, remove_stale_temp_dirs, write_checkpoint
-from .train_config import TrainConfig
 from .events import EventHandler, print_event
 from .lock import RunLock
 from .logging import MetricsLog, truncate_metrics
+from .train_config import TrainConfig
 
 # Posterior collapse: a VAE whose training KL stays below this many nats per image over a whole epoch (after
 # any KL warm-up, and after the first epoch, in which a fresh encoder still sits at the prior) encodes next to
@@ -191,7 +192,8 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step % spe == 0:
                     elapsed = time.perf_counter() - tick
                     record = window.means()
-                    record.update(epoch=epoch + 1, images_per_s=images_since / max(elapsed, 1e-9), **self._learning_rates())
+                    record.update(epoch=epoch + 1, images_per_s=images_since / max(elapsed, 1e-9),
+                                  **self._learning_rates())
                     log.write("train", self.step, record)
                     losses = {k: f"{v:.3g}" for k, v in record.items() if k.endswith("loss")}
                     bar.set_postfix(**losses, img_s=f"{record['images_per_s']:.0f}")
@@ -254,7 +256,8 @@ class Trainer:
             loss = out["loss"]
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"Non-finite {'' if single else player + ' '}loss ({float(loss.detach())}) at step {self.step + 1}; "
+                    f"Non-finite {'' if single else player + ' '}loss ({float(loss.detach())}) "
+                    f"at step {self.step + 1}; "
                     f"training stopped. The last good checkpoint is kept in {self.checkpoint_dir} (if one was "
                     "written). Lower --lr, set train.grad_clip, or check the data for NaNs, then resume with --resume."
                 )
@@ -291,7 +294,8 @@ class Trainer:
 
     @torch.no_grad()
     def _fit_prior(self) -> None:
-        """Give the model the training latents to fit its sampling prior on (the AE's Gaussian, the VQ-VAE's PixelCNN)."""
+        """Give the model the training latents to fit its sampling prior on (the AE's Gaussian, the VQ-VAE's
+        PixelCNN)."""
         model = self.evaluation_model
         if Capability.RECONSTRUCT not in model.capabilities:
             return

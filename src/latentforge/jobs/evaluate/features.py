@@ -98,7 +98,8 @@ class LeNetExtractor:
     def __call__(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """Features (N×D float32, CPU) of uint8 or [0, 1] float images N×C×H×W, divided by ``feature_scale``."""
         if tuple(images.shape[1:]) != self.image_shape:
-            raise DataError(f"The lenet extractor was trained on {self.image_shape} images, got {tuple(images.shape[1:])}.")
+            raise DataError(f"The lenet extractor was trained on {self.image_shape} images, "
+                            f"got {tuple(images.shape[1:])}.")
         return raw_features(self.net, images, batch_size) / self.info["feature_scale"]
 
 
@@ -214,7 +215,8 @@ def train_lenet(train: ImageDataset, test: ImageDataset, recipe: LeNetRecipe = D
         net = LeNet(train.shape, num_classes, recipe.widths, recipe.feature_dim, recipe.dropout)
         opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(_warmup_cosine, total=recipe.epochs * steps_per_epoch))
-        bar = tqdm(total=recipe.epochs * steps_per_epoch, desc=f"training lenet extractor ({dataset_name or train.name})",
+        bar = tqdm(total=recipe.epochs * steps_per_epoch,
+                   desc=f"training lenet extractor ({dataset_name or train.name})",
                    disable=not progress, dynamic_ncols=True, leave=False)
         net.train()
         for epoch in range(recipe.epochs):
@@ -306,7 +308,8 @@ def load_extractor(folder: str | os.PathLike) -> LeNetExtractor:
     if not weights.is_file():
         raise CheckpointError(f"Feature extractor weights not found: {weights} does not exist.")
     if info.get("weights_sha256") != _sha256_file(weights):
-        raise CheckpointError(f"{weights} does not match the checksum in info.json: the file is corrupt or was replaced.")
+        raise CheckpointError(f"{weights} does not match the checksum in info.json: the file is corrupt or was "
+                              "replaced.")
     state = load_tensors(weights, "Feature extractor weights")
     try:
         recipe = LeNetRecipe.from_dict(info["recipe"])

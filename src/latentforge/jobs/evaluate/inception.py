@@ -12,7 +12,8 @@ is what pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` holds, e.g.::
 
 ``fc.*`` (the 1008-way classifier), ``AuxLogits.*`` and ``*.num_batches_tracked`` are accepted and ignored.
 pytorch-fid's wrapper names (``blocks.0.0.conv.weight`` … ``blocks.3.2.…``) are mapped onto these too.
-Convert the .pth once with ``safetensors.torch.save_file(torch.load(p, weights_only=True), "fid_inception.safetensors")``;
+Convert the .pth once with
+``safetensors.torch.save_file(torch.load(p, weights_only=True), "fid_inception.safetensors")``;
 ``.pth``/``.pt`` files are also read directly, but only through ``torch.load(weights_only=True)`` (no pickle code runs).
 """
 
@@ -85,7 +86,8 @@ def load_fid_inception(path: str | os.PathLike, device: str | torch.device = "cp
                  f"wrong shape {show(mismatched)}" if mismatched else ""]
         raise CheckpointError(
             f"{path} is not an FID Inception-v3 state dict: {'; '.join(p for p in parts if p)}. Expected torchvision "
-            "Inception3 names as in pytorch-fid's pt_inception-2015-12-05-6726825d.pth (see latentforge.jobs.evaluate.inception)."
+            "Inception3 names as in pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
+            "(see latentforge.jobs.evaluate.inception)."
         )
     net.load_state_dict(state, strict=False)  # only the ignored entries (num_batches_tracked) are left out
     return net.eval().to(device)

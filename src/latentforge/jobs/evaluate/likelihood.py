@@ -50,10 +50,11 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
     and the caller's random state is untouched.
 
     ``channels_last`` runs the model in NHWC memory format for the estimate (faster on CPUs; see
-    docs/benchmarks.md) and leaves it in the contiguous format afterwards. ``start`` skips the first images (of the first ``max_images``): a shard of a long
-    estimate. Its importance samples are drawn under ``seed + start``, so shards are independent and the shard at 0 equals the
-    unsharded run; the result's ``posterior_mean_sum``/``posterior_mean_sqsum`` let shards be merged,
-    active units included (:func:`merge_shards`).
+    docs/benchmarks.md) and leaves it in the contiguous format afterwards. ``start`` skips the first images
+    (of the first ``max_images``): a shard of a long estimate. Its importance samples are drawn under
+    ``seed + start``, so shards are independent and the shard at 0 equals the unsharded run; the result's
+    ``posterior_mean_sum``/``posterior_mean_sqsum`` let shards be merged, active units included
+    (:func:`merge_shards`).
     """
     if not isinstance(model, SupportsImportanceWeights):
         raise ConfigError(
@@ -72,7 +73,8 @@ def importance_sampled_nll(model: GenerativeModel, dataset: ImageDataset, *, k: 
     sums: dict[str, float] = defaultdict(float)
     means: list[torch.Tensor] = []
     count = 0
-    bar = tqdm(total=total - start, desc=f"NLL (k={k})", unit="img", disable=not progress, dynamic_ncols=True, leave=False)
+    bar = tqdm(total=total - start, desc=f"NLL (k={k})", unit="img", disable=not progress, dynamic_ncols=True,
+               leave=False)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from .features import (
 from .inception import InceptionExtractor
 
 # A model, a tensor of images N×C×H×W (uint8 or floats in [0, 1]), or sampler(count, seed) -> images.
-Source = Union[GenerativeModel, torch.Tensor, Callable[[int, int], torch.Tensor]]
+Source = GenerativeModel | torch.Tensor | Callable[[int, int], torch.Tensor]
 
 
 def _batch_seed(seed: int, index: int) -> int:
