@@ -71,6 +71,8 @@ def test_evaluate_a_saved_model_on_its_training_data(tiny_npz, tmp_path):
                    progress=False)
     figures = lf.evaluate(run.model_dir, max_images=8)
     assert figures["images"] == 8 and figures["loss"] > 0
+    # the trained model object knows its data and training record, as a loaded one does
+    assert lf.evaluate(run.model, max_images=8) == pytest.approx(figures)
 
 
 def test_bad_train_arguments(tmp_path):

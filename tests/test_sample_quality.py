@@ -272,7 +272,7 @@ def test_api_and_cli_evaluate_with_fid(npz_spec, tmp_path, monkeypatch, any_accu
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the default recipe, on 64 tiny images
     torch.manual_seed(0)
     model = build_model("vae", {**TINY_MODEL, "image_shape": (1, 28, 28)})
-    figures = lf.evaluate(model, npz_spec, max_images=8, fid=True, samples=16)
+    figures = lf.evaluate(model, npz_spec, max_images=8, fid=True, samples=16, binarize=False)
     assert figures["n"] == 16 and figures["fid-lenet"] > 0 and "loss" in figures
 
     save_model(model, tmp_path / "model")

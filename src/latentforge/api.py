@@ -67,6 +67,8 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
             "train.seed": seed}))
     run = train_run(run_config, out, resume=resume, progress=progress, on_event=on_event, should_stop=should_stop,
                     evaluate=evaluator(run_config.train))
+    if (run.model_dir / "training.json").is_file():
+        _TRAINING_RECORDS[run.model] = training_record(run.model_dir)  # so evaluate(run.model) knows its binarisation
     if report:
         run.report = write_run_report(run, run.test_data)
     return run
