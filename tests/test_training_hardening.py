@@ -283,6 +283,7 @@ def test_the_report_works_with_a_three_image_test_split(tmp_path):
                      "learning rate", "device", "<h2>Configuration</h2>", "latent_dim: 4"):
         assert expected in page
     assert "{&#x27;" not in page and "{&quot;" not in page  # no Python dict or JSON repr
+    assert "train:\n  epochs: 1\n" in page and "data: {" not in page  # every section as an indented block
     assert (run.report.parent / "interpolation.png").is_file()  # one pair
     assert (run.report.parent / "reconstructions.png").is_file()
 

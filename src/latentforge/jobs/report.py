@@ -112,10 +112,18 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+class _ReadableDumper(yaml.SafeDumper):
+    """Mappings as indented blocks, lists (shapes, channel lists) on one line: ``image_shape: [1, 28, 28]``."""
+
+
+_ReadableDumper.add_representer(
+    list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
+
+
 def yaml_block(values: Any) -> str:
     """Plain values as YAML text (tuples become lists), keys in their given order."""
-    return yaml.safe_dump(json.loads(json.dumps(values, default=str)), sort_keys=False, allow_unicode=True,
-                          default_flow_style=None)
+    return yaml.dump(json.loads(json.dumps(values, default=str)), Dumper=_ReadableDumper, sort_keys=False,
+                     allow_unicode=True, default_flow_style=False)
 
 
 def _html(title: str, info: dict[str, Any], metrics: dict[str, Any], figures: list[tuple[str, str]],
