@@ -41,4 +41,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/nll_mnist.py --data-dir $(MNIST_DIR)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .hypothesis .import_linter_cache .ruff_cache
