@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,15 @@ from ..errors import DataError
 from .dataset import ImageDataset, LoadOptions
 from .download import DownloadError, download_gz
 from .idx import parse_idx, read_maybe_gzipped
-from .locate import ENV_VAR, Place, describe_place, find_files, find_in_folder, search_places, user_cache_dir
+from .locate import (
+    Place,
+    find_files,
+    find_in_folder,
+    how_to_provide,
+    search_places,
+    searched_lines,
+    user_cache_dir,
+)
 
 IDX_FILES: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -118,20 +125,19 @@ def download(spec: CanonicalSpec, filename: str, cache: Path) -> Path:
 def not_found_message(
     spec: CanonicalSpec, filenames: tuple[str, ...], places: list[Place], failure: str, opts: LoadOptions
 ) -> str:
-    lines = [f"Cannot find the {spec.title} {opts.split} files ({', '.join(f + '[.gz]' for f in filenames)}).",
-             "Searched, in this order:"]
-    if not opts.data_dir:
-        lines.append("  (no data_dir / --data-dir given)")
-    if not os.environ.get(ENV_VAR):
-        lines.append(f"  (${ENV_VAR} is not set)")
-    lines += [describe_place(p, filenames) for p in places]
+    lines = [f"Cannot find the {spec.title} {opts.split} files ({', '.join(f + '[.gz]' for f in filenames)})."]
+    lines += searched_lines(places, opts.data_dir, functools.partial(folder_state, filenames))
     lines.append(f"Not downloaded: {failure}.")
-    how = (f"To provide the files, put them in a folder DIR (or DIR/{spec.name}/) and pass --data-dir DIR "
-           f"(data_dir=DIR in Python) or set {ENV_VAR}=DIR")
+    how = how_to_provide(spec.name, "the files")
     if spec.system_package:
         how += f", or install them system-wide with `apt-get install {spec.system_package}`"
     lines.append(how + f"; or, when online, let latentforge download them from {', '.join(spec.mirrors)}.")
     return "\n".join(lines)
+
+
+def folder_state(filenames: tuple[str, ...], folder: Path) -> str:
+    have = [f for f in filenames if find_in_folder(folder, f) is not None]
+    return f"has {', '.join(have)} but not the rest" if have else "none of the files"
 
 
 def read_checked(spec: CanonicalSpec, path: Path) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,11 +61,20 @@ def find_files(places: list[Place], filenames: tuple[str, ...]) -> dict[str, Pat
     return None
 
 
-def describe_place(place: Place, filenames: tuple[str, ...]) -> str:
-    """One line of the not-found message: the path, who set it, and what is (not) there."""
-    if not place.path.is_dir():
-        state = "folder does not exist"
-    else:
-        have = [f for f in filenames if find_in_folder(place.path, f) is not None]
-        state = f"has {', '.join(have)} but not the rest" if have else "none of the files"
-    return f"  {place.path}  ({place.origin}: {state})"
+def searched_lines(places: list[Place], data_dir: str | os.PathLike | None, state: Callable[[Path], str]) -> list[str]:
+    """The "Searched, in this order" part of a not-found message; ``state(folder)`` says what a folder lacks."""
+    lines = ["Searched, in this order:"]
+    if not data_dir:
+        lines.append("  (no data_dir / --data-dir given)")
+    if not os.environ.get(ENV_VAR):
+        lines.append(f"  (${ENV_VAR} is not set)")
+    for place in places:
+        what = state(place.path) if place.path.is_dir() else "folder does not exist"
+        lines.append(f"  {place.path}  ({place.origin}: {what})")
+    return lines
+
+
+def how_to_provide(name: str, what: str) -> str:
+    """The common start of the "how to provide the files" advice."""
+    return (f"To provide {what}, put them in a folder DIR (or DIR/{name}/) and pass --data-dir DIR "
+            f"(data_dir=DIR in Python) or set {ENV_VAR}=DIR")

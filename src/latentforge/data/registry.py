@@ -11,6 +11,7 @@ from functools import partial
 from ..errors import ConfigError, DataError
 from .builtin import load_digits_dataset, load_mnist_5k
 from .canonical import FASHION_MNIST, MNIST, load_canonical
+from .cifar import load_cifar10
 from .dataset import SPLITS, ImageDataset, LoadOptions, require_nonempty
 from .folder import load_folder
 from .npz import load_npz
@@ -22,6 +23,7 @@ PathLoader = Callable[[str, LoadOptions], ImageDataset]
 DATASETS: dict[str, NamedLoader] = {
     "mnist": partial(load_canonical, MNIST),
     "fashion-mnist": partial(load_canonical, FASHION_MNIST),
+    "cifar10": load_cifar10,
     "mnist-5k": load_mnist_5k,
     "digits": load_digits_dataset,
 }
@@ -56,7 +58,7 @@ def load_dataset(
 
     ``spec`` is a registered name (see ``available_datasets``) or ``folder:PATH`` / ``npz:PATH``.
     ``image_size`` (square side) and ``channels`` (1 or 3) convert any dataset; None keeps its own.
-    ``data_dir`` and ``download`` only matter for datasets read from canonical files (mnist, fashion-mnist).
+    ``data_dir`` and ``download`` only matter for datasets read from canonical files (mnist, fashion-mnist, cifar10).
     """
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}.")
