@@ -393,7 +393,9 @@ def test_unknown_dataset_suggests_the_closest_and_lists_all():
     with pytest.raises(DataError, match="Did you mean 'fashion-mnist'") as err:
         load_dataset("fashon-mnist")
     assert "mnist-5k, digits, folder:PATH, npz:PATH" in str(err.value)
-    assert available_datasets() == ["mnist", "fashion-mnist", "mnist-5k", "digits", "folder:PATH", "npz:PATH"]
+    assert available_datasets() == [
+        "mnist", "fashion-mnist", "cifar10", "mnist-5k", "digits", "folder:PATH", "npz:PATH"
+    ]
 
 
 @pytest.mark.parametrize("kwargs", [{"split": "val"}, {"channels": 2}, {"image_size": 0}])
