@@ -139,7 +139,8 @@ def _finite_figures(figures: dict) -> dict:
 @click.option("--config", "config_path", cls=ListingOption, listing=_presets_listing,
               help="YAML run config file, or a preset name.")
 @click.option("--model", cls=ListingOption, listing=_models_listing, help="Model name (default: vae).")
-@click.option("--data", help="Dataset: mnist-5k (default), mnist, fashion-mnist, digits, folder:PATH, npz:PATH.")
+@click.option("--data",
+              help="Dataset: mnist-5k (default), mnist, fashion-mnist, cifar10, digits, folder:PATH, npz:PATH.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding the canonical dataset files.")
 @click.option("--image-size", type=click.IntRange(min=4), help="Resize images to this square size (multiple of 4).")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Force grayscale (1) or RGB (3).")
