@@ -128,7 +128,7 @@ def not_found_message(
     lines = [f"Cannot find the {spec.title} {opts.split} files ({', '.join(f + '[.gz]' for f in filenames)})."]
     lines += searched_lines(places, opts.data_dir, functools.partial(folder_state, filenames))
     lines.append(f"Not downloaded: {failure}.")
-    how = how_to_provide(spec.name, "the files")
+    how = "To provide the files, " + how_to_provide(spec.name, "them")
     if spec.system_package:
         how += f", or install them system-wide with `apt-get install {spec.system_package}`"
     lines.append(how + f"; or, when online, let latentforge download them from {', '.join(spec.mirrors)}.")

@@ -120,8 +120,8 @@ def locate_or_download(opts: LoadOptions) -> Source:
     lines += searched_lines(places, opts.data_dir, lambda folder: "none of them")
     lines.append(f"Not downloaded: {failure}.")
     lines.append(
-        how_to_provide(NAME, f"{TITLE}, download {URLS[0]} (md5 {MD5}) on a machine that is online; "
-                       f"put the archive as it is (or its extracted {PY_FOLDER}/ folder) in a folder DIR")
+        f"To provide {TITLE}, download {URLS[0]} (md5 {MD5}) on a machine that is online, then "
+        + how_to_provide(NAME, f"the archive as it is (or its extracted {PY_FOLDER}/ folder)")
         + f"; or, when online, let latentforge download it into {user_cache_dir(NAME)}."
     )
     raise DataError("\n".join(lines))

@@ -75,6 +75,6 @@ def searched_lines(places: list[Place], data_dir: str | os.PathLike | None, stat
 
 
 def how_to_provide(name: str, what: str) -> str:
-    """The common start of the "how to provide the files" advice."""
-    return (f"To provide {what}, put them in a folder DIR (or DIR/{name}/) and pass --data-dir DIR "
-            f"(data_dir=DIR in Python) or set {ENV_VAR}=DIR")
+    """The common part of the "how to provide the files" advice: where to put ``what`` and how to point at it."""
+    return (f"put {what} in a folder DIR (or DIR/{name}/) and pass --data-dir DIR (data_dir=DIR in Python) "
+            f"or set {ENV_VAR}=DIR")
