@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentforge.data import ImageDataset
+from latentforge.data import ImageDataset, locate
 
 # One thread: the tiny test models gain nothing from more, and on a busy 2-core machine OpenMP threads that
 # compete with other processes made small convolutions 10–50× slower.
@@ -53,3 +53,13 @@ def tiny_npz(tmp_path):
     np.savez(path, x_train=blob_images(64, seed=0)[:, 0].numpy(), x_test=blob_images(32, seed=1)[:, 0].numpy(),
              y_train=np.arange(64) % 4, y_test=np.arange(32) % 4)
     return path
+
+
+def isolate_dataset_search(monkeypatch, tmp_path) -> None:
+    """Point every place a canonical dataset is looked for (home, cache, $LATENTFORGE_DATA, the system
+    folder) into ``tmp_path``, so that a test sees only the files it writes."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg-cache"))
+    monkeypatch.delenv("LATENTFORGE_DATA", raising=False)
+    monkeypatch.setattr(locate, "SYSTEM_DATASET_DIR", tmp_path / "system-datasets")

@@ -24,6 +24,8 @@ from latentforge.data import cifar, download, load_dataset, locate
 from latentforge.data.safe_pickle import RefusedGlobalError, safe_load
 from latentforge.errors import DataError
 
+from conftest import isolate_dataset_search
+
 ROWS = 3
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
@@ -31,11 +33,7 @@ TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 
 @pytest.fixture(autouse=True)
 def hermetic(monkeypatch, tmp_path):
-    home = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg-cache"))
-    monkeypatch.delenv("LATENTFORGE_DATA", raising=False)
-    monkeypatch.setattr(locate, "SYSTEM_DATASET_DIR", tmp_path / "system-datasets")
+    isolate_dataset_search(monkeypatch, tmp_path)
     monkeypatch.setattr(cifar, "ROWS_PER_BATCH", ROWS)
 
     def offline(url, *args, **kwargs):

@@ -25,7 +25,6 @@ from latentforge.data import (
     download,
     iterate_batches,
     load_dataset,
-    locate,
     num_batches,
     registry,
 )
@@ -34,17 +33,15 @@ from latentforge.data.idx import parse_idx
 from latentforge.data.transforms import set_channels
 from latentforge.errors import ConfigError, DataError
 
+from conftest import isolate_dataset_search
+
 TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 @pytest.fixture(autouse=True)
 def hermetic(monkeypatch, tmp_path):
-    home = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg-cache"))
-    monkeypatch.delenv("LATENTFORGE_DATA", raising=False)
-    monkeypatch.setattr(locate, "SYSTEM_DATASET_DIR", tmp_path / "system-datasets")
+    isolate_dataset_search(monkeypatch, tmp_path)
     real_urlopen = download.urlopen
 
     def file_urls_only(url, *args, **kwargs):
