@@ -17,7 +17,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from ..data import ImageDataset, iterate_batches, num_batches
-from ..devices import resolve_device as _resolve_device
+from ..devices import resolve_device  # the one resolver: unknown or absent devices are a ConfigError
 from ..errors import TrainingError
 from ..io import atomic_write_bytes
 from ..models import Capability, GenerativeModel, latent_of
@@ -32,10 +32,6 @@ from .train_config import TrainConfig
 # any KL warm-up, and after the first epoch, in which a fresh encoder still sits at the prior) encodes next to
 # nothing about its input.
 COLLAPSE_KL = 0.1
-
-
-def resolve_device(name: str) -> torch.device:
-    return _resolve_device(name)  # one resolver for every verb: unknown or absent devices are a ConfigError
 
 
 class Trainer:
