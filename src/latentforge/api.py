@@ -19,7 +19,7 @@ import yaml
 from . import __version__
 from .data import ImageDataset, load_dataset, read_image, to_float
 from .devices import resolve_device
-from .errors import ConfigError, DataError, OutputError
+from .errors import ConfigError, OutputError
 from .io import read_json
 from .jobs import generate, interpolate, reconstruct
 from .jobs.evaluate import SHARD_MOMENTS, evaluate_model, evaluator, importance_sampled_nll, sample_quality
@@ -195,17 +195,11 @@ def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None
         model = load(model, device=device or "auto")
     elif device is not None:
         model = model.to(resolve_device(device))
-    data_spec = (record or {}).get("data") or {}
-    name = data or data_spec.get("name")
-    if not name:
-        raise ConfigError("Which data should the model be evaluated on? Pass data= (CLI: --data); it is known by "
-                          "itself only for a model path or a model from lf.load.")
+    name, data_dir = _data_source(record, data, data_dir, unknown=(
+        "Which data should the model be evaluated on? Pass data= (CLI: --data); it is known by itself only for a "
+        "model path or a model from lf.load."))
     binarize = _binarize_for(model, record, binarize)
-    c, h, _ = model.image_shape
-    data_dir = data_dir or data_spec.get("data_dir")
-    dataset = load_dataset(name, split, data_dir=data_dir, image_size=h, channels=c)
-    if len(dataset) == 0:
-        raise DataError(f"The {split} split of {name} has no images to evaluate on; choose another --split or data.")
+    dataset = _dataset_at_model_shape(model, name, split, data_dir)
     result = evaluate_model(model, dataset, batch_size=batch_size, seed=seed, max_images=max_images,
                             binarize=binarize, progress=progress)
     if nll:
@@ -257,17 +251,29 @@ def dataset_images(model: GenerativeModel | str | os.PathLike, data: str | None 
     """The first ``n`` images (fewer if the split is smaller) of ``data`` at the model's image shape, floats in
     [0, 1]; ``data`` defaults to the data the model was trained on (for a path or a model from :func:`load`)."""
     check_value("n (the number of images)", n, int, at_least(1))
-    spec = (_record_of(model) or {}).get("data") or {}
-    name = data or spec.get("name")
-    if not name:
-        raise ConfigError("Which images? The model's training data is unknown: give image files or --data.")
+    name, data_dir = _data_source(_record_of(model), data, data_dir,
+                                  unknown="Which images? The model's training data is unknown: give image files or "
+                                          "--data.")
     if not isinstance(model, GenerativeModel):
         model = load(model)
+    return to_float(_dataset_at_model_shape(model, name, split, data_dir).images[:n])
+
+
+def _data_source(record: dict[str, Any] | None, data: str | None, data_dir: str | None, *,
+                 unknown: str) -> tuple[str, str | None]:
+    """The dataset name and folder: those given, else the ones in the model's training record; ConfigError
+    ``unknown`` when neither names the data."""
+    spec = (record or {}).get("data") or {}
+    name = data or spec.get("name")
+    if not name:
+        raise ConfigError(unknown)
+    return name, data_dir or spec.get("data_dir")
+
+
+def _dataset_at_model_shape(model: GenerativeModel, name: str, split: str, data_dir: str | None) -> ImageDataset:
+    """``split`` of dataset ``name`` resized to the model's image shape (load_dataset refuses an empty split)."""
     c, h, _ = model.image_shape
-    dataset = load_dataset(name, split, data_dir=data_dir or spec.get("data_dir"), image_size=h, channels=c)
-    if len(dataset) == 0:
-        raise DataError(f"The {split} split of {name} has no images; choose another --split or data.")
-    return to_float(dataset.images[:n])
+    return load_dataset(name, split, data_dir=data_dir, image_size=h, channels=c)
 
 
 def images_for_reconstruction(model: GenerativeModel, files: Sequence[str | os.PathLike] = (), data: str | None = None,
