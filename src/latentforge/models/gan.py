@@ -12,7 +12,9 @@ number of critic steps, a gradient penalty, conditioning. Common to all of them:
   fell to 0.04 and the samples collapsed to tops), so it is not the default;
 - an exponential moving average of the generator's weights (Yazıcı et al., 2019), updated after every
   generator step, used by ``sample`` and saved with the model;
-- optional DiffAugment (Zhao et al., 2020) on real and generated images before the discriminator.
+- optional DiffAugment (Zhao et al., 2020) on real and generated images before the discriminator;
+- two network bodies (``arch``): ``dcgan``, the strided-conv pair of :mod:`latentforge.nn.gan_blocks`, and
+  ``resnet``, the residual pair of SNGAN for CIFAR-10 (:mod:`latentforge.nn.gan_resnet`).
 
 A GAN has no encoder; ``latentforge.jobs.invert`` finds latents for images by optimisation.
 """
@@ -36,6 +38,7 @@ from ..nn.gan_blocks import (
     frozen,
 )
 from ..nn.gan_losses import get_gan_loss, gradient_penalty
+from ..nn.gan_resnet import RESNET_D_NORMS, ResNetDiscriminator, ResNetGenerator
 from ..validation import (
     MAX_LATENT,
     MAX_WEIGHT,
@@ -50,6 +53,7 @@ from .capabilities import Capability
 from .registry import register
 
 ADAM_BETA = fraction(high_open=True)  # each of Adam's two betas lies in [0, 1)
+ARCHS = {"dcgan": (Generator, Discriminator), "resnet": (ResNetGenerator, ResNetDiscriminator)}
 
 
 def check_adam_betas(name: str, betas: tuple[float, ...]) -> None:
@@ -60,7 +64,9 @@ def check_adam_betas(name: str, betas: tuple[float, ...]) -> None:
 @dataclasses.dataclass
 class GANConfig(ModelConfig):
     latent_dim: int = 64
-    channels: int = 32  # width of the full-resolution stage of G and D; doubles per stage up to 4×
+    arch: str = "dcgan"  # network bodies: dcgan | resnet (SNGAN's ResNet for CIFAR-10)
+    channels: int = 32  # dcgan: width of G's and D's full-resolution stage, doubling per stage up to 4×;
+    #                     resnet: the width of every block
     loss: str = "nonsaturating"  # nonsaturating | hinge | wasserstein
     d_norm: str = "batch"  # discriminator normalisation: batch | spectral | none
     n_critic: int = 1  # discriminator steps per generator step
@@ -81,8 +87,13 @@ class GANConfig(ModelConfig):
         super().validate()
         get_gan_loss(self.loss)
         parse_policy(self.diffaugment)
+        if self.arch not in ARCHS:
+            raise ConfigError(f"Unknown GAN arch {self.arch!r}; choose one of {sorted(ARCHS)}.")
         if self.d_norm not in D_NORMS:
             raise ConfigError(f"Unknown d_norm {self.d_norm!r}; choose one of {D_NORMS}.")
+        if self.arch == "resnet" and self.d_norm not in RESNET_D_NORMS:
+            raise ConfigError(f"The resnet discriminator takes d_norm {RESNET_D_NORMS}, got {self.d_norm!r}; "
+                              "batch norm is the dcgan discriminator's (arch: dcgan).")
         if self.gp_weight > 0 and self.d_norm == "batch":
             raise ConfigError("The gradient penalty is per example, which batch norm in the discriminator breaks "
                               "(Gulrajani et al., 2017, §4); use d_norm 'none' or 'spectral'.")
@@ -100,8 +111,9 @@ class GAN(GaussianLatentModel):
         super().__init__(config)
         shape = tuple(config.image_shape)
         classes = self.num_classes
-        self.generator = Generator(shape, config.latent_dim, config.channels, classes)
-        self.discriminator = Discriminator(shape, config.channels, config.d_norm, classes)
+        generator, discriminator = ARCHS[config.arch]
+        self.generator = generator(shape, config.latent_dim, config.channels, classes)
+        self.discriminator = discriminator(shape, config.channels, config.d_norm, classes)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
         self.adversarial = get_gan_loss(config.loss)
         self.augmentations = parse_policy(config.diffaugment)

@@ -12,7 +12,7 @@ and with ``num_classes`` it adds the projection term ⟨embed(y), φ(x)⟩ (Miya
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -52,8 +52,19 @@ class _BatchNorm2d(nn.BatchNorm2d):
         return super().forward(x)
 
 
-def _norm(channels: int, num_classes: int) -> nn.Module:
+def conditional_norm(channels: int, num_classes: int) -> nn.Module:
+    """Batch norm called as ``norm(x, y)``: class-conditional given ``num_classes``, plain otherwise."""
     return ConditionalBatchNorm2d(channels, num_classes) if num_classes else _BatchNorm2d(channels)
+
+
+def projection(num_classes: int, features: int, sn: Callable[[nn.Module], nn.Module]) -> nn.Module | None:
+    """The class embedding V of a projection discriminator, f(x, y) = ψ(φ(x)) + ⟨V_y, φ(x)⟩ (Miyato &
+    Koyama, 2018, eq. 3); None for unconditional discriminators."""
+    if not num_classes:
+        return None
+    embed = nn.Embedding(num_classes, features)
+    nn.init.normal_(embed.weight, std=0.02)  # N(0, 1) would swamp ψ without spectral norm
+    return sn(embed)
 
 
 class Generator(nn.Module):
@@ -69,11 +80,11 @@ class Generator(nn.Module):
         widths = stage_widths(channels, stages)
         self.start = (widths[-1], final, final)
         self.fc = nn.Linear(latent_dim, widths[-1] * final * final)
-        self.norms = nn.ModuleList([_norm(widths[-1], num_classes)])
+        self.norms = nn.ModuleList([conditional_norm(widths[-1], num_classes)])
         self.ups = nn.ModuleList()
         for i in reversed(range(stages)):
             self.ups.append(nn.ConvTranspose2d(widths[i + 1], widths[i], 4, stride=2, padding=1))
-            self.norms.append(_norm(widths[i], num_classes))
+            self.norms.append(conditional_norm(widths[i], num_classes))
         self.out = nn.Conv2d(widths[0], c, 3, padding=1)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -107,12 +118,7 @@ class Discriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         features = widths[-1] * final * final
         self.head = sn(nn.Linear(features, 1))
-        # Projection discriminator: f(x, y) = ψ(φ(x)) + ⟨V_y, φ(x)⟩ (Miyato & Koyama, 2018, eq. 3).
-        self.embed: nn.Module | None = None
-        if num_classes:
-            embed = nn.Embedding(num_classes, features)
-            nn.init.normal_(embed.weight, std=0.02)  # N(0, 1) would swamp ψ without spectral norm
-            self.embed = sn(embed)
+        self.embed = projection(num_classes, features, sn)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         phi = self.features(x)
