@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from ..data import to_float
+from ..errors import DataError
 from ..metrics.reconstruction import mse_per_image, psnr
 from ..models import Capability, GenerativeModel, latent_of, require_capability
 from ..validation import at_least, check_value
 from .common import check_images
+from .whole_image import DEFAULT_OVERLAP, DEFAULT_TILE, apply_whole_image, model_multiple
 
 
 @torch.no_grad()
@@ -19,6 +22,27 @@ def reconstruct(model: GenerativeModel, images: torch.Tensor, batch_size: int = 
     model.eval()
     out = torch.cat([model.decode(latent_of(model.encode(chunk))) for chunk in images.split(batch_size)])
     return out.cpu(), {"mse": mse_per_image(out, images).cpu(), "psnr": psnr(out, images).cpu()}
+
+
+@torch.no_grad()
+def reconstruct_whole(model: GenerativeModel, image: torch.Tensor, *, tile: int | None = DEFAULT_TILE,
+                      overlap: int = DEFAULT_OVERLAP, progress: bool = False) -> tuple[torch.Tensor, dict]:
+    """One image C×H×W (or 1×C×H×W) of any size through a fully convolutional model (padded, tiled above
+    ``tile`` pixels a side, cropped back; ``jobs/whole_image.py``): the C×H×W reconstruction from the posterior
+    mean and ``{"mse", "psnr"}``. Other models take only images of their own shape (else a DataError)."""
+    require_capability(model, Capability.RECONSTRUCT)
+    if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4) or (image.ndim == 4 and image.shape[0] != 1):
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise DataError(f"reconstruct_whole takes one image, C×H×W, got {shape}.")
+    x = to_float(image.reshape(1, *image.shape[-3:]))
+    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise DataError("Images must be finite floats in [0, 1] (or uint8); rescale them first.")
+    multiple = model_multiple(model, x)
+    model.eval()
+    x = x.to(next(model.parameters()).device)
+    out = apply_whole_image(lambda t: model.decode(latent_of(model.encode(t))), x, multiple=multiple, tile=tile,
+                            overlap=overlap, progress=progress, desc="reconstruct")
+    return out[0].cpu(), {"mse": float(mse_per_image(out, x)[0]), "psnr": float(psnr(out, x)[0])}
 
 
 def comparison_grid(originals: torch.Tensor, reconstructions: torch.Tensor,

@@ -4,6 +4,7 @@ from . import (  # noqa: F401  (registration side effects)  # noqa: F401  (VAE v
     autoencoder,
     cgan,
     cvae,
+    fcvae,
     gan,
     hvae,  # noqa: F401
     iwae,
@@ -17,6 +18,7 @@ from . import (  # noqa: F401  (registration side effects)  # noqa: F401  (VAE v
 from .base import GenerativeModel, ModelConfig, latent_of
 from .capabilities import (
     Capability,
+    SupportsAnySize,
     SupportsImportanceWeights,
     SupportsLatentGeneration,
     SupportsPosterior,
@@ -26,7 +28,7 @@ from .registry import available_models, build_model, config_from_dict, get_model
 from .saving import load_model, save_model
 
 __all__ = [
-    "Capability", "GenerativeModel", "ModelConfig", "SupportsImportanceWeights", "SupportsLatentGeneration",
-    "SupportsPosterior", "available_models", "build_model", "config_from_dict",
+    "Capability", "GenerativeModel", "ModelConfig", "SupportsAnySize", "SupportsImportanceWeights",
+    "SupportsLatentGeneration", "SupportsPosterior", "available_models", "build_model", "config_from_dict",
     "get_model_class", "latent_of", "load_model", "register", "require_capability", "save_model",
 ]

@@ -57,6 +57,16 @@ class SupportsLatentGeneration(Protocol):
         """Images in [0, 1] from latents z (N × latent_dim)."""
 
 
+@runtime_checkable
+class SupportsAnySize(Protocol):
+    """Fully convolutional models: ``encode``/``decode`` take images of any height and width that are multiples
+    of ``size_multiple`` (the whole-image job, ``jobs/whole_image.py``, pads other sizes and crops back)."""
+
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be multiples of this."""
+
+
 def require_capability(model: GenerativeModel, capability: Capability) -> None:
     """Raise a ConfigError naming what the model supports when it cannot do ``capability``."""
     if capability not in model.capabilities:
