@@ -45,6 +45,7 @@ from .validation import MAX_SEED, at_least, check_value
 def train(model: str | None = None, data: str | None = None, *, out: str | os.PathLike | None = None,
           epochs: int | None = None, batch_size: int | None = None, lr: float | None = None, seed: int | None = None,
           data_dir: str | None = None, image_size: int | None = None, channels: int | None = None,
+          crop_size: int | None = None, crops_per_image: int | None = None,
           model_config: dict[str, Any] | None = None, train_config: dict[str, Any] | None = None,
           config: str | os.PathLike | dict | RunConfig | None = None, overrides: dict[str, Any] | None = None,
           resume: bool = False, report: bool = False, progress: bool = True,
@@ -63,7 +64,8 @@ def train(model: str | None = None, data: str | None = None, *, out: str | os.Pa
     run_config = build_run_config(config_source(out, config, resume), dotted_overrides(
         overrides, model_config, train_config, **{
             "model.name": model, "data.name": data, "data.data_dir": data_dir, "data.image_size": image_size,
-            "data.channels": channels, "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
+            "data.channels": channels, "data.crop_size": crop_size, "data.crops_per_image": crops_per_image,
+            "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr,
             "train.seed": seed}))
     run = train_run(run_config, out, resume=resume, progress=progress, on_event=on_event, should_stop=should_stop,
                     evaluate=evaluator(run_config.train))

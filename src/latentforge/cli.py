@@ -144,6 +144,9 @@ def _finite_figures(figures: dict) -> dict:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding the canonical dataset files.")
 @click.option("--image-size", type=click.IntRange(min=4), help="Resize images to this square size (multiple of 4).")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Force grayscale (1) or RGB (3).")
+@click.option("--crop-size", type=POSITIVE, help="Train on random square crops of this side, new ones each epoch "
+              "(photos of any size; see docs/data.md).")
+@click.option("--crops-per-image", type=POSITIVE, help="Crops per image and epoch with --crop-size (default 1).")
 @click.option("--epochs", type=POSITIVE, help="Passes over the training data (default: the config's).")
 @click.option("--batch-size", type=POSITIVE, help="Images per step (default: the config's).")
 @click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Peak learning rate (Adam).")
@@ -164,8 +167,9 @@ def _finite_figures(figures: dict) -> dict:
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the final figures as JSON on stdout (messages go "
               "to stderr), e.g. to pipe into jq.")
-def train(config_path, model, data, data_dir, image_size, channels, epochs, batch_size, lr, seed, latent_dim, beta,
-          likelihood, max_steps, device, sets, out, resume, init_from, report, progress, as_json) -> None:
+def train(config_path, model, data, data_dir, image_size, channels, crop_size, crops_per_image, epochs, batch_size, lr,
+          seed, latent_dim, beta, likelihood, max_steps, device, sets, out, resume, init_from, report, progress,
+          as_json) -> None:
     """Train a model; the saved model lands in OUT/model."""
     from .api import train as api_train
     from .run_config import parse_set_option
@@ -176,7 +180,8 @@ def train(config_path, model, data, data_dir, image_size, channels, epochs, batc
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         run = api_train(
             model=model, data=data, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, data_dir=data_dir,
-            image_size=image_size, channels=None if channels is None else int(channels), config=config_path,
+            image_size=image_size, channels=None if channels is None else int(channels), crop_size=crop_size,
+            crops_per_image=crops_per_image, config=config_path,
             overrides=overrides, resume=resume, report=report, progress=progress,
         )
     click.echo(f"saved model: {run.model_dir}", err=as_json)

@@ -26,8 +26,11 @@ class DataConfig:
     data_dir: str | None = None
     image_size: int | None = None
     channels: int | None = None
+    crop_size: int | None = None  # train on random square crops of this side, new ones each epoch (data/crops.py)
+    crops_per_image: int = 1  # crops per image and epoch, with crop_size
 
-    limits: ClassVar[dict[str, Limit]] = {"image_size": at_least(1, 4096), "channels": Limit(1, 3)}
+    limits: ClassVar[dict[str, Limit]] = {"image_size": at_least(1, 4096), "channels": Limit(1, 3),
+                                          "crop_size": at_least(1, 4096), "crops_per_image": at_least(1, 100_000)}
 
     def validate(self) -> None:
         check_fields(self, "data")

@@ -20,9 +20,10 @@ def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else math.ceil(n / batch_size)
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """A 63-bit seed that depends on (seed, epoch) only, with no collisions between nearby pairs."""
-    digest = hashlib.sha256(f"latentforge-epoch:{seed}:{epoch}".encode()).digest()
+def epoch_seed(seed: int, epoch: int, stream: str = "epoch") -> int:
+    """A 63-bit seed that depends on (seed, epoch, stream) only, with no collisions between nearby pairs;
+    each ``stream`` (the order, the crops) is its own, so one random draw never shifts another."""
+    digest = hashlib.sha256(f"latentforge-{stream}:{seed}:{epoch}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 
@@ -46,7 +47,9 @@ def iterate_batches(
     """Yield (float32 images in [0, 1], labels or None) for one epoch, from batch ``start_batch`` on.
 
     The order touches no global RNG state, so resuming at (epoch, start_batch) replays the exact batches
-    an uninterrupted run would have seen. Arguments are checked at the call, not at the first batch.
+    an uninterrupted run would have seen. Arguments are checked at the call, not at the first batch. With
+    ``shuffle`` (training), a dataset of photo crops draws the epoch's own crops (``ImageDataset.epoch_images``);
+    without it, its fixed crops.
     """
     total = num_batches(len(ds), batch_size, drop_last)
     if not 0 <= start_batch <= total:
@@ -54,13 +57,14 @@ def iterate_batches(
             f"start_batch must be in [0, {total}] for {len(ds)} items in batches of {batch_size}, got {start_batch}."
         )
     order = epoch_order(len(ds), shuffle=shuffle, seed=seed, epoch=epoch)
-    return _batches(ds, order, batch_size, range(start_batch, total))
+    return _batches(ds, order, batch_size, range(start_batch, total), shuffle, seed, epoch)
 
 
 def _batches(
-    ds: ImageDataset, order: torch.Tensor, batch_size: int, batch_ids: range
+    ds: ImageDataset, order: torch.Tensor, batch_size: int, batch_ids: range, fresh: bool, seed: int, epoch: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    source = ds.epoch_images(seed, epoch) if fresh else ds.images  # drawn at the first batch, not at the call
     for b in batch_ids:
         idx = order[b * batch_size : (b + 1) * batch_size]
-        images = to_float(ds.images.index_select(0, idx))
+        images = to_float(source.index_select(0, idx))
         yield images, None if ds.labels is None else ds.labels.index_select(0, idx)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from .crops import PhotoCrops
 
 SPLITS = ("train", "test")
 LIKELIHOOD_HINTS = ("bernoulli", "logistic")
@@ -19,6 +23,9 @@ class ImageDataset:
 
     ``likelihood_hint`` tells models which decoder likelihood suits the data: "bernoulli" for
     near-binary digit images, "logistic" (discretised logistic) for everything else.
+
+    ``crops`` (photos of any size, ``data/crops.py``): ``images`` then holds fixed crops (for evaluation and
+    the test split) and training draws an epoch's own crops with :meth:`epoch_images`.
     """
 
     images: torch.Tensor
@@ -28,6 +35,7 @@ class ImageDataset:
     num_classes: int | None
     likelihood_hint: str
     class_names: list[str] | None = None
+    crops: PhotoCrops | None = None
 
     def __post_init__(self) -> None:
         # Loaders are checked here once, so batching and models can trust the layout.
@@ -50,6 +58,9 @@ class ImageDataset:
                     f"got shape {tuple(self.labels.shape)}."
                 )
             self.labels = self.labels.to(torch.int64).contiguous()
+        if self.crops is not None and (len(self.crops), self.crops.crop_size) != (len(self), self.images.shape[2]):
+            raise DataError(f"Dataset {self.name!r}: its {len(self)} images are not the {len(self.crops)} crops of "
+                            f"side {self.crops.crop_size} its photos give.")
         if self.split not in SPLITS:
             raise DataError(f"Dataset {self.name!r}: split must be one of {SPLITS}, got {self.split!r}.")
         if self.likelihood_hint not in LIKELIHOOD_HINTS:
@@ -67,6 +78,11 @@ class ImageDataset:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def epoch_images(self, seed: int, epoch: int) -> torch.Tensor:
+        """The images one training epoch sees: fresh crops for (seed, epoch) when the dataset crops photos,
+        else ``images`` itself. The count and the labels' order are the same every epoch."""
+        return self.images if self.crops is None else self.crops.draw(seed, epoch)
+
     def __repr__(self) -> str:
         c, h, w = self.shape
         labels = f"{self.num_classes} classes" if self.labels is not None else "unlabeled"
@@ -82,6 +98,8 @@ class LoadOptions:
     image_size: int | None = None
     channels: int | None = None
     download: bool = True
+    crop_size: int | None = None  # random square crops of this side (data/crops.py); None: whole images
+    crops_per_image: int = 1
 
 
 def require_nonempty(ds: ImageDataset, spec: str) -> ImageDataset:

@@ -3,7 +3,8 @@
 Split: the ``train/`` and ``test/`` subfolders when both exist (other files are ignored), else about
 10% of files by a hash of their relative path. Labels: the first-level subfolder (below ``train/`` and
 ``test/`` where those exist) when every image sits in one and there are at least two; else unlabelled.
-Shape: decided from all files of both splits, so train and test always agree.
+Shape: decided from all files of both splits, so train and test always agree. With ``crop_size`` the photos
+keep their own size (or ``image_size``) and the dataset is their random crops (``data/crops.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PIL import Image
 from PIL.ImageFile import StubImageFile
 
 from ..errors import DataError
+from .crops import cropped
 from .dataset import ImageDataset, LoadOptions
 from .images import GRAY_MODES, REPLACE, UnreadableImageError, image_header, read_image
 from .splits import hash_is_test
@@ -57,15 +59,12 @@ def load_folder(path: str, opts: LoadOptions) -> ImageDataset:
     if class_names is not None:
         index = {name: i for i, name in enumerate(class_names)}
         labels = torch.tensor([index[f.key.parts[0]] for f in chosen], dtype=torch.int64)
-    return ImageDataset(
-        images=images,
-        labels=labels,
-        name=f"folder:{path}",
-        split=opts.split,
-        num_classes=len(class_names) if class_names else None,
-        likelihood_hint="logistic",
-        class_names=class_names,
-    )
+    fields = {"name": f"folder:{path}", "split": opts.split, "num_classes": len(class_names) if class_names else None,
+              "likelihood_hint": "logistic", "class_names": class_names}
+    if opts.crop_size is not None:
+        return cropped(images, labels, opts.crop_size, opts.crops_per_image,
+                       names=[str(f.rel) for f in chosen], **fields)
+    return ImageDataset(images=torch.stack(images), labels=labels, **fields)
 
 
 def list_images(root: Path) -> list[PurePosixPath]:
@@ -131,14 +130,15 @@ def decide_shape(root: Path, files: list[ImageFile], opts: LoadOptions) -> tuple
             continue
         sizes.add(size)
         modes.add(mode)
-    size = opts.image_size if opts.image_size is not None else (None if len(sizes) <= 1 else DEFAULT_SIZE)
+    native = len(sizes) <= 1 or opts.crop_size is not None  # crops are cut from photos of any size
+    size = opts.image_size if opts.image_size is not None else (None if native else DEFAULT_SIZE)
     channels = opts.channels if opts.channels is not None else (1 if modes <= GRAY_MODES else 3)
     return size, channels, bad
 
 
 def read_all(
     root: Path, files: list[ImageFile], size: int | None, channels: int, bad: list[Unreadable], total: int
-) -> torch.Tensor:
+) -> list[torch.Tensor]:
     """Decode ``files`` (skipping those already in ``bad``); every failure, old and new, in one error."""
     skip = {rel for rel, _ in bad}
     images, bad = [], list(bad)
@@ -150,7 +150,7 @@ def read_all(
         except UnreadableImageError as e:
             bad.append((f.rel, e))
     raise_unreadable(root, sorted(bad, key=lambda b: b[0]), total)
-    return torch.stack(images)
+    return images
 
 
 def raise_unreadable(root: Path, bad: list[Unreadable], total: int) -> None:

@@ -85,7 +85,8 @@ def dotted_overrides(extra: dict[str, Any] | None, model_config: dict[str, Any] 
 
 def load_data(config: RunConfig, split: str) -> ImageDataset:
     d = config.data
-    return load_dataset(d.name, split, data_dir=d.data_dir, image_size=d.image_size, channels=d.channels)
+    return load_dataset(d.name, split, data_dir=d.data_dir, image_size=d.image_size, channels=d.channels,
+                        crop_size=d.crop_size, crops_per_image=d.crops_per_image)
 
 
 def model_for(config: RunConfig, data: ImageDataset) -> GenerativeModel:
