@@ -131,3 +131,15 @@ def test_training_on_crops_draws_each_epochs_own_crops(tmp_path, monkeypatch):
     assert [(s, e) for s, e, stream in drawn if stream == "crops"] == [(3, 0), (3, 1)]
     assert run.config.data.crop_size == 16 and run.config.data.crops_per_image == 2
     assert lf.api.training_record(run.model_dir)["data"]["crop_size"] == 16
+
+
+def test_a_model_trained_on_crops_is_evaluated_on_the_fixed_test_crops(tmp_path):
+    folder = write_folder(tmp_path / "photos")
+    run = lf.train("fcvae", f"folder:{folder}", out=tmp_path / "run", epochs=1, batch_size=8, crop_size=16,
+                   crops_per_image=3, model_config={"channels": 4, "latent_dim": 2, "blocks": 0},
+                   progress=False, on_event=lambda *_: None)
+    images = lf.api.dataset_images(run.model_dir, n=100)
+    test = load_dataset(f"folder:{folder}", "test", crop_size=16, crops_per_image=3)
+    assert torch.equal(images, lf.data.to_float(test.images))  # 3 crops of the one test photo, not it resized
+    figures = lf.evaluate(run.model_dir, progress=False)
+    assert figures["psnr"] == pytest.approx(run.metrics["psnr"], rel=1e-4)

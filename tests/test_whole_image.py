@@ -129,3 +129,30 @@ def test_bad_input_is_refused_clearly():
         reconstruct_whole(model, torch.full((1, 20, 20), 2.0))
     with pytest.raises(DataError, match="whole-image network must give"):
         apply_whole_image(lambda t: t[:, :, :-1], torch.rand(1, 1, 8, 8))
+
+
+def test_cli_reconstructs_a_photo_of_any_size_at_its_size(tmp_path):
+    import json
+
+    import numpy as np
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from latentforge.cli import main
+    from latentforge.models import save_model
+
+    save_model(fcvae(3), tmp_path / "model")
+    rng = np.random.default_rng(0)
+    for name, (h, w) in (("a", (37, 53)), ("b", (20, 31))):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
+    result = CliRunner().invoke(main, ["reconstruct", str(tmp_path / "model"), str(tmp_path / "a.png"),
+                                       "-o", str(tmp_path / "out.png"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["images"] == 1 and figures["per_image"][0]["height"] == 37 and figures["psnr"] > 0
+    assert Image.open(tmp_path / "out.png").size == (53, 37)
+    result = CliRunner().invoke(main, ["reconstruct", str(tmp_path / "model"), str(tmp_path / "a.png"),
+                                       str(tmp_path / "b.png"), "-o", str(tmp_path / "r.jpg"), "--tile", "16",
+                                       "--overlap", "8", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "r-a.jpg").size == (53, 37) and Image.open(tmp_path / "r-b.jpg").size == (31, 20)

@@ -29,10 +29,12 @@ from .jobs.output import (
     check_output_target,
     non_finite_to_none,
     write_grid,
+    write_image,
     write_json,
 )
-from .jobs.reconstruct import comparison_grid
+from .jobs.reconstruct import comparison_grid, reconstruct_whole
 from .jobs.report import write_report
+from .jobs.whole_image import DEFAULT_OVERLAP, DEFAULT_TILE
 from .models import GenerativeModel, load_model
 from .models.saving import resolve_model_dir
 from .run_config import RunConfig, load_run_config
@@ -201,7 +203,7 @@ def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None
         "Which data should the model be evaluated on? Pass data= (CLI: --data); it is known by itself only for a "
         "model path or a model from lf.load."))
     binarize = _binarize_for(model, record, binarize)
-    dataset = _dataset_at_model_shape(model, name, split, data_dir)
+    dataset = _dataset_at_model_shape(model, name, split, data_dir, record)
     result = evaluate_model(model, dataset, batch_size=batch_size, seed=seed, max_images=max_images,
                             binarize=binarize, progress=progress)
     if nll:
@@ -253,12 +255,13 @@ def dataset_images(model: GenerativeModel | str | os.PathLike, data: str | None 
     """The first ``n`` images (fewer if the split is smaller) of ``data`` at the model's image shape, floats in
     [0, 1]; ``data`` defaults to the data the model was trained on (for a path or a model from :func:`load`)."""
     check_value("n (the number of images)", n, int, at_least(1))
-    name, data_dir = _data_source(_record_of(model), data, data_dir,
+    record = _record_of(model)
+    name, data_dir = _data_source(record, data, data_dir,
                                   unknown="Which images? The model's training data is unknown: give image files or "
                                           "--data.")
     if not isinstance(model, GenerativeModel):
         model = load(model)
-    return to_float(_dataset_at_model_shape(model, name, split, data_dir).images[:n])
+    return to_float(_dataset_at_model_shape(model, name, split, data_dir, record).images[:n])
 
 
 def _data_source(record: dict[str, Any] | None, data: str | None, data_dir: str | None, *,
@@ -272,9 +275,15 @@ def _data_source(record: dict[str, Any] | None, data: str | None, data_dir: str 
     return name, data_dir or spec.get("data_dir")
 
 
-def _dataset_at_model_shape(model: GenerativeModel, name: str, split: str, data_dir: str | None) -> ImageDataset:
-    """``split`` of dataset ``name`` resized to the model's image shape (load_dataset refuses an empty split)."""
+def _dataset_at_model_shape(model: GenerativeModel, name: str, split: str, data_dir: str | None,
+                            record: dict[str, Any] | None = None) -> ImageDataset:
+    """``split`` of dataset ``name`` resized to the model's image shape (load_dataset refuses an empty split); a
+    model trained on crops of that dataset (its ``record``) gets the fixed crops it was tested on in training."""
     c, h, _ = model.image_shape
+    spec = (record or {}).get("data") or {}
+    if spec.get("crop_size") and spec.get("name") == name:
+        return load_dataset(name, split, data_dir=data_dir, image_size=spec.get("image_size"), channels=c,
+                            crop_size=spec["crop_size"], crops_per_image=spec.get("crops_per_image") or 1)
     return load_dataset(name, split, data_dir=data_dir, image_size=h, channels=c)
 
 
@@ -297,6 +306,53 @@ def reconstruct_to_grid(model: GenerativeModel, images: torch.Tensor, out: str |
     write_grid(grid, out, nrow=per_row, scale=scale)
     return {"out": str(out), "images": images.shape[0], "mse": float(err["mse"].mean()),
             "psnr": float(err["psnr"].mean())}
+
+
+def reconstruct_whole_image(model: GenerativeModel | str | os.PathLike, image: torch.Tensor, *,
+                            tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+                            progress: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
+    """One image (C×H×W, floats in [0, 1] or uint8) of any height and width through a fully convolutional model
+    (``fcvae``; ``isinstance(model, SupportsAnySize)``): padded to the model's multiple, in overlapping tiles
+    when a side exceeds ``tile`` (None: one pass), cropped back. Returns the C×H×W reconstruction and
+    ``{"mse", "psnr"}``. Other models take only images of their own shape (else a DataError saying what to do)."""
+    if not isinstance(model, GenerativeModel):
+        model = load(model)
+    return reconstruct_whole(model, image, tile=tile, overlap=overlap, progress=progress)
+
+
+def reconstruct_files(model: GenerativeModel | str | os.PathLike, files: Sequence[str | os.PathLike],
+                      out: str | os.PathLike, *, tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+                      progress: bool = False) -> dict[str, Any]:
+    """Reconstruct each image file at its own size (:func:`reconstruct_whole_image`) and write it to ``out``
+    (one file) or ``OUT-NAME.EXT`` per file, NAME the input's file name without extension (several files).
+    Returns ``{"out": [...], "images", "mse", "psnr"}`` (means) and ``"per_image"`` rows."""
+    if not isinstance(model, GenerativeModel):
+        model = load(model)
+    files = [Path(f) for f in files]
+    targets = whole_image_targets(out, files)
+    for target in targets:
+        check_image_output(target)  # every bad target fails before the work
+    c = model.image_shape[0]
+    rows = []
+    for source, target in zip(files, targets):
+        image = to_float(read_image(source, channels=c))
+        recon, err = reconstruct_whole(model, image, tile=tile, overlap=overlap, progress=progress)
+        write_image(recon, target)
+        rows.append({"file": str(source), "out": str(target), "height": image.shape[1], "width": image.shape[2],
+                     **err})
+    return {"out": [r["out"] for r in rows], "images": len(rows), "mse": sum(r["mse"] for r in rows) / len(rows),
+            "psnr": sum(r["psnr"] for r in rows) / len(rows), "per_image": rows}
+
+
+def whole_image_targets(out: str | os.PathLike, files: Sequence[Path]) -> list[Path]:
+    """``out`` for one file; ``OUT-NAME.EXT`` for several (``OUT-NAME-I.EXT`` where names repeat)."""
+    out = Path(out)
+    if len(files) == 1:
+        return [out]
+    names = [f.stem for f in files]
+    if len(set(names)) < len(names):
+        names = [f"{name}-{i + 1}" for i, name in enumerate(names)]
+    return [out.with_name(f"{out.stem}-{name}{out.suffix}") for name in names]
 
 
 # What a demo run writes into its folder; a later demo replaces these and nothing else.
@@ -352,4 +408,5 @@ def _is_demo_run(out: Path) -> bool:
 
 __all__ = ["Run", "build_run_config", "check_grid_output", "check_image_output", "check_output_target",
            "comparison_grid", "dataset_images", "demo", "evaluate", "generate", "interpolate", "load",
-           "non_finite_to_none", "reconstruct", "sample", "train", "write_grid", "write_json"]
+           "non_finite_to_none", "reconstruct", "reconstruct_files", "reconstruct_whole_image", "sample", "train",
+           "write_grid", "write_image", "write_json"]

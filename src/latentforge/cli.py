@@ -234,13 +234,27 @@ main.add_command(generate, name="sample")  # the verb's earlier name, kept as an
 @click.option("--nrow", type=POSITIVE, help="Images per row: rows of originals alternate with their reconstructions "
               "(default: all in one row).")
 @click.option("--scale", type=POSITIVE, default=1, help="Upscale the grid by this integer factor.")
+@click.option("--tile", type=click.IntRange(min=16), default=512, show_default=True,
+              help="Whole-image models: photos with a side over this many pixels run in overlapping tiles.")
+@click.option("--overlap", type=click.IntRange(min=0), default=64, show_default=True,
+              help="Whole-image models: pixels neighbouring tiles share (blended across).")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar over tiles.")
 @_device_option
-def reconstruct(model_path, images, data, data_dir, split, n, out, nrow, scale, device) -> None:
-    """Reconstruct image files (or dataset images): originals above reconstructions in a grid; errors as JSON."""
-    from .api import check_image_output, images_for_reconstruction, load, reconstruct_to_grid
+def reconstruct(model_path, images, data, data_dir, split, n, out, nrow, scale, tile, overlap, progress,
+                device) -> None:
+    """Reconstruct image files (or dataset images): originals above reconstructions in a grid; errors as JSON.
+
+    With a fully convolutional model (fcvae) image files are reconstructed whole, at their own size: OUT is
+    the reconstruction (several files: OUT-NAME.EXT each), and the JSON gives the PSNR of each."""
+    from .api import check_image_output, images_for_reconstruction, load, reconstruct_files, reconstruct_to_grid
+    from .models import SupportsAnySize
 
     model = load(model_path, device=device)
     check_image_output(out)  # a bad -o fails before the work
+    if images and isinstance(model, SupportsAnySize):
+        _echo_json(_finite_figures(reconstruct_files(model, images, out, tile=tile, overlap=overlap,
+                                                     progress=progress)))
+        return
     x = images_for_reconstruction(model, images, data, split=split, n=n, data_dir=data_dir)
     _echo_json(_finite_figures(reconstruct_to_grid(model, x, out, nrow=nrow, scale=scale)))
 

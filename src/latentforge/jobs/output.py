@@ -96,7 +96,19 @@ def write_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | None =
         raise ConfigError(f"write_grid expects N×C×H×W image tensors, got {getattr(images, 'shape', type(images))}.")
     per_row, _, _ = grid_shape(images.shape[0], tuple(images.shape[1:]), nrow, scale)
     path = check_image_output(path)
-    arr = make_grid(images, nrow=per_row, padding=GRID_PADDING)
+    return write_array(make_grid(images, nrow=per_row, padding=GRID_PADDING), path, scale)
+
+
+def write_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write one C×H×W float image in [0, 1] at its own size (no grid border), its format from the extension."""
+    if not isinstance(image, torch.Tensor) or image.ndim != 3:
+        raise ConfigError(f"write_image expects a C×H×W image tensor, got {getattr(image, 'shape', type(image))}.")
+    path = check_image_output(path)
+    return write_array(make_grid(image[None], nrow=1, padding=0), path)
+
+
+def write_array(arr, path: Path, scale: int = 1) -> Path:
+    """An H×W×C uint8 array as an image file at ``path`` (checked by the caller), atomically."""
     im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
