@@ -79,12 +79,14 @@ def test_tiles_equal_one_pass_when_the_overlap_covers_the_receptive_field():
 
 
 def test_tiles_are_close_to_one_pass_for_the_fully_convolutional_vae():
-    """The fcvae's receptive field is wider than the default overlap's context: close, not exact."""
+    """The fcvae's receptive field is wider than a quarter of this overlap: close, not exact (about 1e-7 for this
+    freshly built model, whose residual blocks start as identities; benchmarks/whole_photo.py measures a
+    trained one)."""
     model = fcvae(3)
     x = torch.rand(3, 90, 130, generator=torch.Generator().manual_seed(3))
     one, _ = reconstruct_whole(model, x, tile=None)
     tiled, _ = reconstruct_whole(model, x, tile=48, overlap=32)
-    assert (tiled - one).abs().mean() < 0.01
+    assert tiled.shape == one.shape and (tiled - one).abs().max() < 1e-3
 
 
 def test_blend_weights_sum_to_one_across_every_border():
