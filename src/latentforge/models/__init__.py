@@ -19,6 +19,7 @@ from .base import GenerativeModel, ModelConfig, latent_of
 from .capabilities import (
     Capability,
     SupportsAnySize,
+    SupportsContinuousCode,
     SupportsImportanceWeights,
     SupportsLatentGeneration,
     SupportsPosterior,
@@ -28,7 +29,7 @@ from .registry import available_models, build_model, config_from_dict, get_model
 from .saving import load_model, save_model
 
 __all__ = [
-    "Capability", "GenerativeModel", "ModelConfig", "SupportsAnySize", "SupportsImportanceWeights",
-    "SupportsLatentGeneration", "SupportsPosterior", "available_models", "build_model", "config_from_dict",
-    "get_model_class", "latent_of", "load_model", "register", "require_capability", "save_model",
+    "Capability", "GenerativeModel", "ModelConfig", "SupportsAnySize", "SupportsContinuousCode",
+    "SupportsImportanceWeights", "SupportsLatentGeneration", "SupportsPosterior", "available_models", "build_model",
+    "config_from_dict", "get_model_class", "latent_of", "load_model", "register", "require_capability", "save_model",
 ]

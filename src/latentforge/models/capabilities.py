@@ -58,6 +58,18 @@ class SupportsLatentGeneration(Protocol):
 
 
 @runtime_checkable
+class SupportsContinuousCode(Protocol):
+    """Codecs whose ``encode`` gives discrete codes, with a continuous pre-quantisation space that edits
+    interpolate in (the VQ-VAE's z_e(x))."""
+
+    def encode_continuous(self, x: torch.Tensor) -> torch.Tensor:
+        """The continuous code z_e(x) of images, before quantisation."""
+
+    def decode_continuous(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] from continuous codes, quantised first (so z_e(x) decodes to the reconstruction)."""
+
+
+@runtime_checkable
 class SupportsAnySize(Protocol):
     """Fully convolutional models: ``encode``/``decode`` take images of any height and width that are multiples
     of ``size_multiple`` (the whole-image job, ``jobs/whole_image.py``, pads other sizes and crops back)."""

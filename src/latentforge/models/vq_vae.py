@@ -69,7 +69,7 @@ class VQVAEConfig(ConvAutoencoderConfig):
 @register("vq-vae")
 class VQVAE(ConvAutoencoderBase):
     config_class = VQVAEConfig
-    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT})
+    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT})
 
     def __init__(self, config: VQVAEConfig):
         super().__init__(config)
@@ -97,6 +97,14 @@ class VQVAE(ConvAutoencoderBase):
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         """The quantised latent map z_q(x): N×D×h×w."""
         return self.quantizer.lookup(self.encode(x))
+
+    def encode_continuous(self, x: torch.Tensor) -> torch.Tensor:
+        """The pre-quantisation map z_e(x): N×D×h×w (where edits interpolate)."""
+        return self.encoder(x)
+
+    def decode_continuous(self, z: torch.Tensor) -> torch.Tensor:
+        """Images from pre-quantisation maps, each vector snapped to its nearest code first."""
+        return self.decode(self.quantizer.indices(z))
 
     def decode_params(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z if z.is_floating_point() else self.quantizer.lookup(z))
