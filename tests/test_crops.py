@@ -143,3 +143,13 @@ def test_a_model_trained_on_crops_is_evaluated_on_the_fixed_test_crops(tmp_path)
     assert torch.equal(images, lf.data.to_float(test.images))  # 3 crops of the one test photo, not it resized
     figures = lf.evaluate(run.model_dir, progress=False)
     assert figures["psnr"] == pytest.approx(run.metrics["psnr"], rel=1e-4)
+
+
+def test_crop_settings_are_checked_in_the_run_config():
+    from latentforge.run_config import run_config_from_dict
+
+    config = run_config_from_dict({"data": {"name": "digits", "crop_size": 6, "crops_per_image": 4}})
+    assert (config.data.crop_size, config.data.crops_per_image) == (6, 4)
+    for bad in ({"crop_size": 0}, {"crops_per_image": 0}, {"crop_size": 2.5}):
+        with pytest.raises(ConfigError):
+            run_config_from_dict({"data": {"name": "digits", **bad}}).validate()
