@@ -18,11 +18,24 @@ import yaml
 
 from . import __version__
 from .data import ImageDataset, load_dataset, read_image, to_float
+from .data.folder import list_images
 from .devices import resolve_device
 from .errors import ConfigError, OutputError
 from .io import read_json
+from .jobs import edit as edit_jobs
 from .jobs import generate, interpolate, reconstruct
+from .jobs.attributes import (
+    Attribute,
+    apply_attribute,
+    attribute_vector,
+    check_name,
+    list_attributes,
+    load_attribute,
+    save_attribute,
+)
+from .jobs.edit import editable_space
 from .jobs.evaluate import SHARD_MOMENTS, evaluate_model, evaluator, importance_sampled_nll, sample_quality
+from .jobs.invert import invert as invert_job
 from .jobs.output import (
     check_grid_output,
     check_image_output,
@@ -35,6 +48,7 @@ from .jobs.output import (
 from .jobs.reconstruct import comparison_grid, reconstruct_whole
 from .jobs.report import write_report
 from .jobs.whole_image import DEFAULT_OVERLAP, DEFAULT_TILE
+from .metrics.reconstruction import psnr
 from .models import GenerativeModel, load_model
 from .models.saving import resolve_model_dir
 from .run_config import RunConfig, load_run_config
@@ -125,11 +139,14 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generat
     so that :func:`evaluate` finds its data and binarisation."""
     model = load_model(path, device=resolve_device(device))
     _TRAINING_RECORDS[model] = training_record(path)
+    _MODEL_DIRS[model] = resolve_model_dir(path)
     return model
 
 
 # What lf.load read beside each model (training.json), for jobs given the model object rather than its path.
 _TRAINING_RECORDS: weakref.WeakKeyDictionary[GenerativeModel, dict[str, Any]] = weakref.WeakKeyDictionary()
+# ... and the folder it was loaded from (where its attribute vectors are saved).
+_MODEL_DIRS: weakref.WeakKeyDictionary[GenerativeModel, Path] = weakref.WeakKeyDictionary()
 
 
 def _record_of(model: GenerativeModel | str | os.PathLike) -> dict[str, Any] | None:
@@ -406,7 +423,140 @@ def _is_demo_run(out: Path) -> bool:
             and (recipe.get("data") or {}).get("name") == preset["data"]["name"])
 
 
-__all__ = ["Run", "build_run_config", "check_grid_output", "check_image_output", "check_output_target",
-           "comparison_grid", "dataset_images", "demo", "evaluate", "generate", "interpolate", "load",
-           "non_finite_to_none", "reconstruct", "reconstruct_files", "reconstruct_whole_image", "sample", "train",
+# -- editing (issue 20): interpolate is the job itself; the rest load images and models by path ----------------
+def _model_and_dir(model: GenerativeModel | str | os.PathLike, device: str | torch.device = "cpu"
+                   ) -> tuple[GenerativeModel, Path | None]:
+    if isinstance(model, GenerativeModel):
+        return model, _MODEL_DIRS.get(model)
+    return load(model, device=device), resolve_model_dir(model)
+
+
+def _model_dir(model: GenerativeModel | str | os.PathLike) -> Path:
+    model_dir = _model_and_dir(model)[1]
+    if model_dir is None:
+        raise ConfigError("Attributes are saved beside a saved model: pass the model's path (or a model from lf.load).")
+    return model_dir
+
+
+def read_images(model: GenerativeModel, files: Sequence[str | os.PathLike]) -> torch.Tensor:
+    """Image files as floats in [0, 1] at the model's image shape (resized and converted)."""
+    return images_for_reconstruction(model, files) if files else torch.empty(0, *model.image_shape)
+
+
+def traverse(model: GenerativeModel | str | os.PathLike, image: torch.Tensor, reference: torch.Tensor | None = None,
+             *, data: str | None = None, split: str = "test", n: int = 500, data_dir: str | None = None,
+             dims: int = 8, steps: int = 7, span: float = 3.0, label: int | None = None, invert_steps: int = 300,
+             seed: int = 0) -> edit_jobs.Traversal:
+    """A latent traversal of ``image`` (:func:`latentforge.jobs.edit.traverse`); dimensions are ranked over
+    ``reference`` images, by default the first ``n`` of ``data``'s ``split`` (the training data's)."""
+    model, _ = _model_and_dir(model)
+    if reference is None:
+        reference = dataset_images(model, data, split=split, n=n, data_dir=data_dir)
+    return edit_jobs.traverse(model, image, reference, dims=dims, steps=steps, span=span, label=label,
+                              invert_steps=invert_steps, seed=seed)
+
+
+def class_edit(model: GenerativeModel | str | os.PathLike, images: torch.Tensor, labels: Sequence[int] | None = None,
+               *, invert_steps: int = 300, seed: int = 0) -> edit_jobs.ClassEdit:
+    """Each image's style decoded under every label of a class-conditional model (cvae, cgan)."""
+    model, _ = _model_and_dir(model)
+    return edit_jobs.class_edit(model, images, None if labels is None else torch.as_tensor(labels),
+                                invert_steps=invert_steps, seed=seed)
+
+
+def group_images(model: GenerativeModel, *, label: int | str | None = None, folder: str | os.PathLike | None = None,
+                 data: str | None = None, split: str = "train", n: int = 1000,
+                 data_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """One group of an attribute: the first ``n`` images of class ``label`` (index or class name) of a labelled
+    dataset, or of an image ``folder``; returns (images, their labels or None, a description)."""
+    check_value("n (images per group)", n, int, at_least(1))
+    if (label is None) == (folder is None):
+        raise ConfigError("A group is either a class of a labelled dataset or a folder of images: give one.")
+    if folder is not None:
+        root = Path(folder)
+        if not root.is_dir():
+            raise ConfigError(f"{root} is not a folder of images.")
+        files = [root / rel for rel in list_images(root)[:n]]
+        return read_images(model, files), None, f"folder {root} ({len(files)} images)"
+    name, data_dir = _data_source(_record_of(model), data, data_dir,
+                                  unknown="Which dataset do the classes come from? The model's training data is "
+                                          "unknown: give --data.")
+    ds = _dataset_at_model_shape(model, name, split, data_dir)
+    if ds.labels is None:
+        raise ConfigError(f"{name} has no labels: make the attribute from two folders instead.")
+    names = list(ds.class_names or [])
+    index = names.index(label) if isinstance(label, str) and label in names else label
+    try:
+        index = int(index)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{label!r} is neither a class index nor a class name of {name} "
+                          f"({', '.join(names) or 'no names'}).") from None
+    chosen = (ds.labels == index).nonzero().flatten()[:n]
+    if not len(chosen):
+        raise ConfigError(f"The {split} split of {name} has no images of class {label!r}.")
+    title = f" ({names[index]})" if 0 <= index < len(names) else ""
+    return (to_float(ds.images[chosen]), ds.labels[chosen],
+            f"{name} {split} class {index}{title} ({len(chosen)} images)")
+
+
+def make_attribute(model: GenerativeModel | str | os.PathLike, name: str, *, with_label: int | str | None = None,
+                   without_label: int | str | None = None, with_folder: str | os.PathLike | None = None,
+                   without_folder: str | os.PathLike | None = None, data: str | None = None, split: str = "train",
+                   n: int = 1000, data_dir: str | None = None, save: bool = True, invert_steps: int = 300,
+                   seed: int = 0) -> Attribute:
+    """The attribute vector ``name`` = mean latent of the "with" group − mean latent of the "without" group,
+    each a class of a labelled dataset or a folder (:func:`group_images`); saved beside the model by default."""
+    check_name(name)
+    model, model_dir = _model_and_dir(model)
+    space = editable_space(model, invert_steps=invert_steps, seed=seed)
+    if save and model_dir is None:
+        _model_dir(model)  # the clear error, before the work
+    groups = {}
+    for group, label, folder in (("with", with_label, with_folder), ("without", without_label, without_folder)):
+        groups[group] = group_images(model, label=label, folder=folder, data=data, split=split, n=n,
+                                     data_dir=data_dir)
+    made = {group: description for group, (_, _, description) in groups.items()}
+    made["latent"] = space.description
+    attribute = attribute_vector(space, name, groups["with"][0], groups["without"][0], made=made,
+                                 with_labels=groups["with"][1] if space.conditional else None,
+                                 without_labels=groups["without"][1] if space.conditional else None)
+    if save:
+        save_attribute(model_dir, attribute)
+    return attribute
+
+
+def attributes(model: GenerativeModel | str | os.PathLike) -> list[dict[str, Any]]:
+    """The attributes saved beside a model: name, norm, how each was made, group sizes."""
+    return list_attributes(_model_dir(model))
+
+
+def edit(model: GenerativeModel | str | os.PathLike, image: torch.Tensor, attribute: str | Attribute,
+         strengths: Sequence[float] = (-2, -1, 0, 1, 2), *, label: int | None = None, invert_steps: int = 300,
+         seed: int = 0) -> torch.Tensor:
+    """``image`` (C×H×W) with ``strength`` × the attribute vector added to its latent, one image per strength."""
+    model, model_dir = _model_and_dir(model)
+    space = editable_space(model, invert_steps=invert_steps, seed=seed)
+    if isinstance(attribute, str):
+        attribute = load_attribute(_model_dir(model) if model_dir is None else model_dir, attribute, model)
+    return apply_attribute(space, image, attribute, list(strengths),
+                           label=None if label is None else torch.tensor([label]))
+
+
+def invert(model: GenerativeModel | str | os.PathLike, images: torch.Tensor, *, steps: int = 500, lr: float = 0.05,
+           labels: Sequence[int] | int | None = None, seed: int = 0) -> dict[str, Any]:
+    """The latents that best reproduce ``images`` under a generator (GAN inversion, :mod:`latentforge.jobs.invert`):
+    ``{"z", "reconstructions", "mse", "psnr"}`` (per image)."""
+    model, _ = _model_and_dir(model)
+    if labels is not None:
+        labels = torch.as_tensor(labels, device=next(model.parameters()).device).reshape(-1)
+        labels = labels.expand(images.shape[0]) if labels.numel() == 1 else labels
+    result = invert_job(model, images, steps=steps, lr=lr, labels=labels, seed=seed)
+    return {"z": result.z.cpu(), "reconstructions": result.reconstructions, "mse": result.error,
+            "psnr": psnr(result.reconstructions, to_float(images).reshape(result.reconstructions.shape).cpu())}
+
+
+__all__ = ["Attribute", "Run", "attributes", "build_run_config", "check_grid_output", "check_image_output",
+           "check_output_target", "class_edit", "comparison_grid", "dataset_images", "demo", "edit", "evaluate",
+           "generate", "group_images", "interpolate", "invert", "load", "make_attribute", "non_finite_to_none",
+           "read_images", "reconstruct", "reconstruct_files", "reconstruct_whole_image", "sample", "train", "traverse",
            "write_grid", "write_image", "write_json"]

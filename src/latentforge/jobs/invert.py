@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 
 from ..errors import ConfigError
-from ..models import GenerativeModel, SupportsLatentGeneration, latent_of
+from ..models import GenerativeModel, SupportsContinuousCode, SupportsLatentGeneration, latent_of
 from ..models.base import seeded_eval
 from ..nn import ConvEncoder
 from .common import check_images
@@ -45,6 +45,9 @@ def latent_to_image(model: GenerativeModel,
 
 def latent_dim_of(model: GenerativeModel) -> int:
     dim = getattr(model, "latent_dim", None)
+    if isinstance(model, SupportsContinuousCode):
+        raise ConfigError(f"A {model.name} model's latents are code maps, not vectors drawn from N(0, I); it is not "
+                          "inverted by optimisation. Use its encoder (latentforge reconstruct).")
     if not isinstance(dim, int):
         raise ConfigError(f"A {model.name} model does not say its latent size (latent_dim); it cannot be inverted.")
     return dim
@@ -60,9 +63,11 @@ def invert(model: GenerativeModel, images: torch.Tensor, *, steps: int = 500, lr
     returns the latent with the lowest MSE seen for each image. The model's weights are not changed.
     """
     if steps < 0 or not lr > 0 or prior_weight < 0:
-        raise ValueError("steps must be ≥ 0, lr > 0 and prior_weight ≥ 0")
+        raise ConfigError(f"Inversion needs steps ≥ 0, lr > 0 and prior_weight ≥ 0; got steps {steps}, lr {lr}, "
+                          f"prior_weight {prior_weight}.")
     images = check_images(model, images)
     g = latent_to_image(model, labels)
+    latent_dim_of(model)  # a model whose latents are not vectors fails here, before the work
     was_training = model.training
     model.eval()  # batch norm uses its running statistics: each image is inverted on its own
     try:
