@@ -8,10 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from latentforge.cli import main
 from latentforge.errors import ConfigError, IntegrityError
 from latentforge.jobs.attributes import (
     apply_attribute,
@@ -24,6 +22,7 @@ from latentforge.jobs.edit import class_edit, interpolate, traverse
 from latentforge.jobs.invert import invert
 from latentforge.jobs.latent_space import latent_space
 from latentforge.models import Capability, GenerativeModel, ModelConfig, build_model, latent_of
+from test_cli import run
 
 SHAPE = (1, 16, 16)
 CLASSES = 3
@@ -211,13 +210,6 @@ class NoLatent(GenerativeModel):
 # -- the CLI verbs end to end --------------------------------------------------------------------------------------
 TRAIN = ["--set", "model.latent_dim=4", "--set", "model.channels=4", "--batch-size", "16", "--no-progress",
          "--epochs", "1", "--image-size", "16"]
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ Editing and representation jobs work on flat vectors; :func:`latent_space` picks
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -94,6 +95,11 @@ class LatentSpace:
     def infer_labels(self, images: torch.Tensor) -> torch.Tensor:
         raise ConfigError(f"{self.model.name} needs the class label of every image; give labels.")
 
+    def _best_label(self, images: torch.Tensor, score: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Per image, the label y with the highest ``score(labels)`` when every image is given label y."""
+        scores = [score(torch.full((images.shape[0],), y, device=images.device)) for y in range(self.num_classes)]
+        return torch.stack(scores).argmax(0).to(images.device)
+
     def _label_tensor(self, labels: Any, n: int) -> torch.Tensor:
         labels = torch.as_tensor(labels, device=self.device).long().reshape(-1)
         if labels.numel() == 1:
@@ -151,13 +157,12 @@ class ConditionalLatentSpace(VAELatentSpace):
     @torch.no_grad()
     def infer_labels(self, images: torch.Tensor) -> torch.Tensor:
         """argmax_y ELBO(x | y) at the posterior mean: the label under which each image is most likely."""
-        scores = []
-        for y in range(self.num_classes):
-            labels = torch.full((images.shape[0],), y, device=images.device)
+        def elbo(labels: torch.Tensor) -> torch.Tensor:
             q = self.model.posterior((images, labels))
             log_px = self.model.likelihood.log_prob(self.model.likelihood_params(q.mean, (images, labels)), images)
-            scores.append(log_px - self.model.kl_terms(q, q.mean).sum(1))
-        return torch.stack(scores).argmax(0)
+            return log_px - self.model.kl_terms(q, q.mean).sum(1)
+
+        return self._best_label(images, elbo)
 
 
 class ContinuousCodeSpace(LatentSpace):
@@ -199,12 +204,8 @@ class InvertedLatentSpace(LatentSpace):
     @torch.no_grad()
     def infer_labels(self, images: torch.Tensor) -> torch.Tensor:
         """The label whose inversion reproduces each image best (one inversion per class)."""
-        errors = []
-        for y in range(self.num_classes):
-            labels = torch.full((images.shape[0],), y, device=images.device)
-            errors.append(invert(self.model, images, steps=self.steps, lr=self.lr, seed=self.seed,
-                                 labels=labels).error)
-        return torch.stack(errors).argmin(0).to(images.device)
+        return self._best_label(images, lambda labels: -invert(self.model, images, steps=self.steps, lr=self.lr,
+                                                               seed=self.seed, labels=labels).error.to(images.device))
 
 
 def latent_space(model: GenerativeModel, *, invert_steps: int = 300, invert_lr: float = 0.05,
