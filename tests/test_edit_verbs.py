@@ -253,6 +253,17 @@ def test_cli_attribute_make_list_and_edit(runs, tmp_path):
     run("edit", tmp / "vae", a, "--attribute", "class2", "--strength", "0", "--strength", "2", "-o",
         tmp_path / "e.png", "--scale", "1")
     assert Image.open(tmp_path / "e.png").size == (3 * 18 + 2, 20)  # the image and 2 strengths
+    for group, value in (("bright", 255), ("dark", 0)):
+        (tmp_path / group).mkdir()
+        for i in range(3):
+            Image.new("L", (16, 16), value).save(tmp_path / group / f"{i}.png")
+    made = json.loads(run("attribute", tmp / "vae", "bright", "--with-folder", tmp_path / "bright", "--without-folder",
+                          tmp_path / "dark").output)
+    assert made["sizes"] == {"with": 3, "without": 3} and "folder" in made["made"]["with"] and made["norm"] > 0
+    listed = json.loads(run("attribute", tmp / "vae", "--list").output)
+    assert [row["name"] for row in listed] == ["bright", "class2"]
+    bad = run("attribute", tmp / "vae", "x", "--with-class", "1", ok=False)  # no "without" group
+    assert bad.exit_code == 2 and "either a class" in bad.output
     bad = run("edit", tmp / "vae", a, "--attribute", "nope", "-o", tmp_path / "e2.png", ok=False)
     assert bad.exit_code == 2 and "No attribute 'nope'" in bad.output and "class2" in bad.output
     assert not (tmp_path / "e2.png").exists()

@@ -79,7 +79,7 @@ class LatentSpace:
             raise ConfigError(f"A {self.model.name} model's latents are N×{self.dim} vectors, got {tuple(z.shape)}.")
         if self.conditional and labels is None:
             raise ConfigError(f"{self.model.name} is class-conditional: decoding needs a label for every latent.")
-        z = z.to(self.device).view(z.shape[0], *self.shape)
+        z = z.to(self.device).reshape(z.shape[0], *self.shape)
         return self._decode(z, None if labels is None else self._label_tensor(labels, z.shape[0])).cpu()
 
     def labels_for(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
