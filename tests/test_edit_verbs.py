@@ -245,7 +245,7 @@ def test_cli_interpolate_traverse_and_invert(runs, tmp_path):
 def test_cli_attribute_make_list_and_edit(runs, tmp_path):
     tmp, (a, _) = runs
     made = json.loads(run("attribute", tmp / "vae", "class2", "--with-class", "2", "--without-class", "0",
-                          "-n", "8").output)
+                          "-n", "8", "--no-progress").output)
     assert made["sizes"] == {"with": 8, "without": 8} and made["dims"] == 4 and "class 2" in made["made"]["with"]
     listed = json.loads(run("attribute", tmp / "vae", "--list").output)
     assert [row["name"] for row in listed] == ["class2"]
@@ -258,7 +258,7 @@ def test_cli_attribute_make_list_and_edit(runs, tmp_path):
         for i in range(3):
             Image.new("L", (16, 16), value).save(tmp_path / group / f"{i}.png")
     made = json.loads(run("attribute", tmp / "vae", "bright", "--with-folder", tmp_path / "bright", "--without-folder",
-                          tmp_path / "dark").output)
+                          tmp_path / "dark", "--no-progress").output)
     assert made["sizes"] == {"with": 3, "without": 3} and "folder" in made["made"]["with"] and made["norm"] > 0
     listed = json.loads(run("attribute", tmp / "vae", "--list").output)
     assert [row["name"] for row in listed] == ["bright", "class2"]

@@ -503,7 +503,7 @@ def make_attribute(model: GenerativeModel | str | os.PathLike, name: str, *, wit
                    without_label: int | str | None = None, with_folder: str | os.PathLike | None = None,
                    without_folder: str | os.PathLike | None = None, data: str | None = None, split: str = "train",
                    n: int = 1000, data_dir: str | None = None, save: bool = True, invert_steps: int = 300,
-                   seed: int = 0) -> Attribute:
+                   seed: int = 0, progress: bool = False) -> Attribute:
     """The attribute vector ``name`` = mean latent of the "with" group − mean latent of the "without" group,
     each a class of a labelled dataset or a folder (:func:`group_images`); saved beside the model by default."""
     check_name(name)
@@ -519,7 +519,8 @@ def make_attribute(model: GenerativeModel | str | os.PathLike, name: str, *, wit
     made["latent"] = space.description
     attribute = attribute_vector(space, name, groups["with"][0], groups["without"][0], made=made,
                                  with_labels=groups["with"][1] if space.conditional else None,
-                                 without_labels=groups["without"][1] if space.conditional else None)
+                                 without_labels=groups["without"][1] if space.conditional else None,
+                                 progress=progress)
     if save:
         save_attribute(model_dir, attribute)
     return attribute

@@ -431,9 +431,10 @@ def traverse(model_path, image, dims, steps, span, data, data_dir, split, n, lab
 @click.option("-n", "n", type=POSITIVE, default=1000, help="Images per group (at most).")
 @click.option("--list", "listing", is_flag=True, help="List the attributes saved beside the model.")
 @click.option("--invert-steps", type=POSITIVE, default=300, help="GANs: optimisation steps per image's latent.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar over the images encoded.")
 @_device_option
 def attribute(model_path, name, with_label, without_label, with_folder, without_folder, data, data_dir, split, n,
-              listing, invert_steps, device) -> None:
+              listing, invert_steps, progress, device) -> None:
     """Make the attribute vector NAME (mean latent "with" − mean latent "without") and save it beside the model,
     or --list the saved ones; as JSON. Apply one with ``latentforge edit``."""
     from .api import attributes, load, make_attribute
@@ -446,7 +447,7 @@ def attribute(model_path, name, with_label, without_label, with_folder, without_
     result = make_attribute(load(model_path, device=device), name, with_label=_class_spec(with_label),
                             without_label=_class_spec(without_label), with_folder=with_folder,
                             without_folder=without_folder, data=data, split=split, n=n, data_dir=data_dir,
-                            invert_steps=invert_steps)
+                            invert_steps=invert_steps, progress=progress)
     _echo_json(_finite_figures(result.summary()))
 
 

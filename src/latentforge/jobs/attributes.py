@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import CheckpointError, ConfigError
 from ..io import atomic_write_json, load_tensors, read_json, recorded_sha256, save_tensors
@@ -56,24 +57,30 @@ def check_name(name: str) -> str:
 @torch.no_grad()
 def attribute_vector(space: LatentSpace, name: str, with_images: torch.Tensor, without_images: torch.Tensor, *,
                      made: dict[str, Any] | None = None, with_labels: torch.Tensor | None = None,
-                     without_labels: torch.Tensor | None = None, batch_size: int = 256) -> Attribute:
-    """The attribute ``name`` = mean latent of ``with_images`` − mean latent of ``without_images`` (N×C×H×W)."""
+                     without_labels: torch.Tensor | None = None, batch_size: int = 256,
+                     progress: bool = False) -> Attribute:
+    """The attribute ``name`` = mean latent of ``with_images`` − mean latent of ``without_images`` (N×C×H×W);
+    ``progress`` shows a bar over the images encoded (slow for GANs, whose latents come from inversion)."""
     check_name(name)
     for group, images in (("with", with_images), ("without", without_images)):
         if images.ndim != 4 or images.shape[0] < 1:
             raise ConfigError(f"The {group!r} group of attribute {name!r} holds no images; give at least one.")
-    means = [_mean_latent(space, images, labels, batch_size)
-             for images, labels in ((with_images, with_labels), (without_images, without_labels))]
+    total = with_images.shape[0] + without_images.shape[0]
+    with tqdm(total=total, desc=f"attribute {name}", unit="img", disable=not progress, dynamic_ncols=True,
+              leave=False) as bar:
+        means = [_mean_latent(space, images, labels, batch_size, bar)
+                 for images, labels in ((with_images, with_labels), (without_images, without_labels))]
     return Attribute(name, (means[0] - means[1]).cpu(), space.model.name, space.kind, dict(made or {}),
                      {"with": int(with_images.shape[0]), "without": int(without_images.shape[0])})
 
 
-def _mean_latent(space: LatentSpace, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int):
+def _mean_latent(space: LatentSpace, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, bar):
     total = None
     for i in range(0, images.shape[0], batch_size):
         part = None if labels is None else labels[i: i + batch_size]
         z = space.encode(images[i: i + batch_size], part).double().sum(0)
         total = z if total is None else total + z
+        bar.update(min(batch_size, images.shape[0] - i))
     return (total / images.shape[0]).float()
 
 

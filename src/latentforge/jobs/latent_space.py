@@ -132,6 +132,7 @@ class LatentSpace:
 class VAELatentSpace(LatentSpace):
     """Posterior means of a VAE whose prior is N(0, I): dimensions are ranked by their KL."""
 
+    kind = "posterior mean"
     description = "the posterior mean of q(z | x)"
 
     @torch.no_grad()
@@ -145,7 +146,7 @@ class VAELatentSpace(LatentSpace):
 class ConditionalLatentSpace(VAELatentSpace):
     """The style latent of a class-conditional VAE: the mean of q(z | x, y), decoded by p(x | z, y')."""
 
-    kind = "conditional encoder"
+    kind = "style latent"
     description = "the posterior mean of q(z | x, y), the style latent"
 
     def _encode(self, images, labels):
