@@ -238,7 +238,8 @@ def test_cli_interpolate_traverse_and_invert(runs, tmp_path):
                          tmp_path / "t.png", "--scale", "1").output)
     assert len(out["dims"]) == 3 and len(out["activity"]) == 3 and "KL" in out["measure"]
     assert Image.open(tmp_path / "t.png").size == (4 * 18 + 2, 3 * 18 + 2)
-    out = json.loads(run("invert", tmp / "vae", a, b, "--steps", "20", "-o", tmp_path / "inv.png").output)
+    out = json.loads(run("invert", tmp / "vae", a, b, "--steps", "20", "--prior-weight", "0.1", "-o",
+                         tmp_path / "inv.png").output)
     assert out["images"] == 2 and out["psnr"] > 0 and len(out["per_image"]) == 2
 
 

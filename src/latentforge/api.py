@@ -544,14 +544,15 @@ def edit(model: GenerativeModel | str | os.PathLike, image: torch.Tensor, attrib
 
 
 def invert(model: GenerativeModel | str | os.PathLike, images: torch.Tensor, *, steps: int = 500, lr: float = 0.05,
-           labels: Sequence[int] | int | None = None, seed: int = 0) -> dict[str, Any]:
-    """The latents that best reproduce ``images`` under a generator (GAN inversion, :mod:`latentforge.jobs.invert`):
-    ``{"z", "reconstructions", "mse", "psnr"}`` (per image)."""
+           labels: Sequence[int] | int | None = None, seed: int = 0, prior_weight: float = 0.0) -> dict[str, Any]:
+    """The latents that best reproduce ``images`` under a generator (GAN inversion, :mod:`latentforge.jobs.invert`;
+    ``prior_weight`` λ adds λ‖z‖²/d to keep z where N(0, I) has mass): ``{"z", "reconstructions", "mse", "psnr"}``
+    per image."""
     model, _ = _model_and_dir(model)
     if labels is not None:
         labels = torch.as_tensor(labels, device=next(model.parameters()).device).reshape(-1)
         labels = labels.expand(images.shape[0]) if labels.numel() == 1 else labels
-    result = invert_job(model, images, steps=steps, lr=lr, labels=labels, seed=seed)
+    result = invert_job(model, images, steps=steps, lr=lr, labels=labels, seed=seed, prior_weight=prior_weight)
     return {"z": result.z.cpu(), "reconstructions": result.reconstructions, "mse": result.error,
             "psnr": psnr(result.reconstructions, to_float(images).reshape(result.reconstructions.shape).cpu())}
 

@@ -508,11 +508,14 @@ def class_edit(model_path, images, data, data_dir, split, n, labels, out, scale,
 @click.option("--steps", type=click.IntRange(min=0), default=500, help="Adam steps on each image's latent.")
 @click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=0.05, help="Adam's learning rate.")
 @click.option("--label", type=click.IntRange(min=0), help="Class-conditional GANs: the class to invert under.")
+@click.option("--prior-weight", type=FiniteFloat(min=0), default=0.0,
+              help="Weight of ‖z‖²/d in the loss: keeps latents where N(0, I) has mass (0: pixels only).")
 @click.option("--seed", type=SEED, default=0, help="Seed of the starting latents.")
 @click.option("--scale", type=POSITIVE, default=2, help="Upscale the picture by this integer factor.")
 @_out_option("inversion.png")
 @_device_option
-def invert(model_path, images, data, data_dir, split, n, steps, lr, label, seed, scale, out, device) -> None:
+def invert(model_path, images, data, data_dir, split, n, steps, lr, label, prior_weight, seed, scale, out,
+           device) -> None:
     """Find the latent whose image best reproduces each image (GAN inversion): originals above their inversions
     in a picture; the pixel MSE and PSNR per image as JSON."""
     from .api import check_image_output, comparison_grid, images_for_reconstruction, load, write_grid
@@ -521,7 +524,7 @@ def invert(model_path, images, data, data_dir, split, n, steps, lr, label, seed,
     model = load(model_path, device=device)
     check_image_output(out)
     x = images_for_reconstruction(model, images, data, split=split, n=n, data_dir=data_dir)
-    result = api_invert(model, x, steps=steps, lr=lr, labels=label, seed=seed)
+    result = api_invert(model, x, steps=steps, lr=lr, labels=label, seed=seed, prior_weight=prior_weight)
     grid, per_row = comparison_grid(x, result["reconstructions"], None)
     write_grid(grid, out, nrow=per_row, scale=scale)
     _echo_json(_finite_figures({"out": str(out), "images": len(x), "steps": steps,
