@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import os
 import platform
 import shutil
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -21,9 +23,10 @@ from .data import ImageDataset, load_dataset, read_image, to_float
 from .data.folder import list_images
 from .devices import resolve_device
 from .errors import ConfigError, OutputError
-from .io import read_json
+from .io import atomic_write_bytes, read_json
 from .jobs import edit as edit_jobs
 from .jobs import generate, interpolate, reconstruct
+from .jobs import represent as represent_jobs
 from .jobs.attributes import (
     Attribute,
     apply_attribute,
@@ -36,6 +39,7 @@ from .jobs.attributes import (
 from .jobs.edit import editable_space
 from .jobs.evaluate import SHARD_MOMENTS, evaluate_model, evaluator, importance_sampled_nll, sample_quality
 from .jobs.invert import invert as invert_job
+from .jobs.latent_space import latent_space
 from .jobs.output import (
     check_grid_output,
     check_image_output,
@@ -48,6 +52,8 @@ from .jobs.output import (
 from .jobs.reconstruct import comparison_grid, reconstruct_whole
 from .jobs.report import write_report
 from .jobs.whole_image import DEFAULT_OVERLAP, DEFAULT_TILE
+from .metrics.ood import auprc, auroc
+from .metrics.probes import knn_probe, linear_probe
 from .metrics.reconstruction import psnr
 from .models import GenerativeModel, load_model
 from .models.saving import resolve_model_dir
@@ -557,8 +563,130 @@ def invert(model: GenerativeModel | str | os.PathLike, images: torch.Tensor, *, 
             "psnr": psnr(result.reconstructions, to_float(images).reshape(result.reconstructions.shape).cpu())}
 
 
-__all__ = ["Attribute", "Run", "attributes", "build_run_config", "check_grid_output", "check_image_output",
-           "check_output_target", "class_edit", "comparison_grid", "dataset_images", "demo", "edit", "evaluate",
-           "generate", "group_images", "interpolate", "invert", "load", "make_attribute", "non_finite_to_none",
-           "read_images", "reconstruct", "reconstruct_files", "reconstruct_whole_image", "sample", "train", "traverse",
-           "write_grid", "write_image", "write_json"]
+# -- representation (issue 20): embeddings, probes, classify, anomaly scores, latent maps -------------------
+def _split_of(model: GenerativeModel, data: str | None, split: str, data_dir: str | None,
+              max_images: int | None = None) -> tuple[torch.Tensor, np.ndarray | None, list[str] | None]:
+    """Images (floats at the model's shape), labels and class names of a dataset split (default: the model's
+    training data), the first ``max_images`` when given."""
+    record = _record_of(model)
+    name, data_dir = _data_source(record, data, data_dir, unknown="Which images? The model's training data is "
+                                  "unknown: give --data (a dataset name, folder:PATH or npz:PATH).")
+    dataset = _dataset_at_model_shape(model, name, split, data_dir, record)
+    n = dataset.images.shape[0] if max_images is None else min(max_images, dataset.images.shape[0])
+    labels = None if dataset.labels is None else dataset.labels[:n].numpy()
+    return to_float(dataset.images[:n]), labels, dataset.class_names
+
+
+def embed(model: GenerativeModel | str | os.PathLike, data: str | None = None, *, split: str = "test",
+          files: Sequence[str | os.PathLike] = (), max_images: int | None = None, data_dir: str | None = None,
+          out: str | os.PathLike | None = None, progress: bool = False) -> dict[str, Any]:
+    """Latent codes of image ``files`` or of a dataset split: ``{"embeddings": N×D, "labels", "files"}``, written
+    to ``out`` as ``.npz`` when given."""
+    model, _ = _model_and_dir(model)
+    if files:
+        images, labels, names = read_images(model, files), None, [str(f) for f in files]
+    else:
+        images, labels, _ = _split_of(model, data, split, data_dir, max_images)
+        names = None
+    z = represent_jobs.embed(model, images, progress=progress)
+    result = {"embeddings": z, "labels": labels, "files": names}
+    if out is not None:
+        arrays = {"embeddings": z, **({"labels": labels} if labels is not None else {}),
+                  **({"files": np.asarray(names)} if names else {})}
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(out, buffer.getvalue())
+    return result
+
+
+def probe(model: GenerativeModel | str | os.PathLike, data: str | None = None, *, data_dir: str | None = None,
+          max_train: int | None = None, max_test: int | None = None, seed: int = 0, pixels: bool = True,
+          save: str | None = None, progress: bool = False) -> dict[str, Any]:
+    """Linear-probe and k-NN test accuracy of the model's latent codes (trained on the train split, C and k chosen
+    on a held-out tenth of it), beside the same probes on raw pixels; ``save`` keeps the linear probe beside
+    the model under that name for :func:`classify`."""
+    model, model_dir = _model_and_dir(model)
+    if save is not None:
+        represent_jobs.check_name(save, "probe")
+        if model_dir is None:
+            raise ConfigError("A probe is saved beside a saved model: pass the model's path (or a model from lf.load).")
+    train_x, train_y, names = _split_of(model, data, "train", data_dir, max_train)
+    test_x, test_y, _ = _split_of(model, data, "test", data_dir, max_test)
+    if train_y is None or test_y is None:
+        raise ConfigError("Probes need labelled data; this dataset has no labels (give a labelled --data).")
+    train_z = represent_jobs.embed(model, train_x, progress=progress)
+    test_z = represent_jobs.embed(model, test_x, progress=progress)
+    linear = linear_probe(train_z, train_y, test_z, test_y, seed=seed)
+    knn = knn_probe(train_z, train_y, test_z, test_y, seed=seed)
+    result: dict[str, Any] = {"embedding_dims": int(train_z.shape[1]), "train_images": int(train_z.shape[0]),
+                              "test_images": int(test_z.shape[0]), "linear": dataclasses.asdict(linear),
+                              "knn": dataclasses.asdict(knn)}
+    if pixels:
+        flat_train, flat_test = train_x.flatten(1).numpy(), test_x.flatten(1).numpy()
+        result["pixels_linear"] = dataclasses.asdict(linear_probe(flat_train, train_y, flat_test, test_y, seed=seed))
+        result["pixels_knn"] = dataclasses.asdict(knn_probe(flat_train, train_y, flat_test, test_y, seed=seed))
+    if save is not None:
+        fitted = represent_jobs.LinearProbe.fit(save, train_z, train_y, c=linear.setting, seed=seed, class_names=names,
+                                                info={"test_accuracy": linear.accuracy, "train_images": len(train_y)})
+        result["saved"] = str(represent_jobs.save_probe(model_dir, fitted))
+    return result
+
+
+def classify(model: GenerativeModel | str | os.PathLike, files: Sequence[str | os.PathLike], *,
+             probe: str = "default") -> list[dict[str, Any]]:
+    """Predicted labels of image ``files`` by the linear probe saved beside the model under ``probe``."""
+    model, model_dir = _model_and_dir(model)
+    if model_dir is None:
+        raise ConfigError("classify reads a probe saved beside the model: pass the model's path.")
+    if not files:
+        raise ConfigError("Give at least one image file to classify.")
+    fitted = represent_jobs.load_probe(model_dir, probe)
+    p = fitted.probabilities(represent_jobs.embed(model, read_images(model, files)))
+    labels = np.asarray(fitted.classes)[p.argmax(1)]
+    return [{"file": str(f), "label": int(y), "name": fitted.label_name(int(y)), "probability": float(q.max())}
+            for f, y, q in zip(files, labels, p)]
+
+
+def anomaly(model: GenerativeModel | str | os.PathLike, ood: str, data: str | None = None, *,
+            data_dir: str | None = None, ood_dir: str | None = None, split: str = "test",
+            max_images: int | None = None, k: int = 16, scores: Sequence[str] = represent_jobs.SCORES,
+            seed: int = 0, progress: bool = False) -> dict[str, Any]:
+    """Anomaly scores of an in-distribution ``split`` and of an OOD set (a dataset name, folder:PATH, npz:PATH, or
+    ``flipped``: the in-distribution images flipped upside down), with the AUROC and AUPRC of each score
+    (OOD = positive; higher score = more anomalous)."""
+    model, _ = _model_and_dir(model)
+    inside, _, _ = _split_of(model, data, split, data_dir, max_images)
+    if ood == "flipped":
+        outside = inside.flip(-2)
+    else:
+        outside = to_float(_dataset_at_model_shape(model, ood, split, ood_dir or data_dir).images[:max_images])
+    kwargs = dict(scores=tuple(scores), k=k, seed=seed, progress=progress)
+    s_in = represent_jobs.anomaly_scores(model, inside, **kwargs)
+    s_out = represent_jobs.anomaly_scores(model, outside, **kwargs)
+    rows = {name: {"auroc": auroc(s_in[name], s_out[name]), "auprc": auprc(s_in[name], s_out[name]),
+                   "mean_in": float(np.mean(s_in[name])), "mean_out": float(np.mean(s_out[name]))} for name in s_in}
+    return {"ood": ood, "in_images": int(inside.shape[0]), "ood_images": int(outside.shape[0]), "k": k,
+            "scores": rows, "in_scores": s_in, "ood_scores": s_out}
+
+
+def latent_map(model: GenerativeModel | str | os.PathLike, out: str | os.PathLike, data: str | None = None, *,
+               split: str = "test", method: str = "pca", max_images: int = 2000, data_dir: str | None = None,
+               seed: int = 0) -> dict[str, Any]:
+    """A PNG map of the latent space: for a 2-D latent the decoded manifold grid, else a 2-D map (``pca`` or
+    ``tsne``) of a split's embeddings coloured by label."""
+    model, _ = _model_and_dir(model)
+    out = check_image_output(out)
+    if latent_space(model).dim == 2 and method == "grid":
+        write_grid(represent_jobs.manifold_grid(model), out, nrow=15)
+        return {"out": str(out), "kind": "manifold grid"}
+    images, labels, names = _split_of(model, data, split, data_dir, max_images)
+    coords = represent_jobs.project_2d(represent_jobs.embed(model, images), method, seed)
+    represent_jobs.write_latent_map(coords, labels, out, title=f"{model.name} latents ({method})", class_names=names)
+    return {"out": str(out), "kind": f"{method} map", "images": int(images.shape[0])}
+
+
+__all__ = ["Attribute", "Run", "anomaly", "attributes", "build_run_config", "check_grid_output", "check_image_output",
+           "check_output_target", "class_edit", "classify", "comparison_grid", "dataset_images", "demo", "edit",
+           "embed", "evaluate", "generate", "group_images", "interpolate", "invert", "latent_map", "load",
+           "make_attribute", "non_finite_to_none", "probe", "read_images", "reconstruct", "reconstruct_files",
+           "reconstruct_whole_image", "sample", "train", "traverse", "write_grid", "write_image", "write_json"]

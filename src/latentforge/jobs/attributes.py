@@ -47,9 +47,9 @@ class Attribute:
                 "norm": self.norm, "made": self.made, "sizes": self.sizes}
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, what: str = "attribute") -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise ConfigError(f"An attribute name is 1–64 letters, digits, '_', '.' or '-' starting with a letter or "
+        raise ConfigError(f"The {what} name must be 1–64 letters, digits, '_', '.' or '-' starting with a letter or "
                           f"digit (it names a file), got {name!r}.")
     return name
 

@@ -1,0 +1,33 @@
+"""Separation of in-distribution and out-of-distribution scores: AUROC and AUPRC.
+
+Convention: a score is an *anomaly* score (higher = more unusual) and the OOD set is the positive class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+
+def _labelled(in_scores, out_scores) -> tuple[np.ndarray, np.ndarray]:
+    inside = np.asarray(in_scores, dtype=np.float64).ravel()
+    outside = np.asarray(out_scores, dtype=np.float64).ravel()
+    if inside.size == 0 or outside.size == 0:
+        raise ValueError("AUROC/AUPRC need at least one in-distribution and one out-of-distribution score.")
+    if not (np.isfinite(inside).all() and np.isfinite(outside).all()):
+        raise ValueError("AUROC/AUPRC need finite scores; some are NaN or infinite.")
+    scores = np.concatenate([inside, outside])
+    truth = np.concatenate([np.zeros(inside.size), np.ones(outside.size)])
+    return truth, scores
+
+
+def auroc(in_scores, out_scores) -> float:
+    """Probability that a random OOD image scores higher than a random in-distribution one (ties count ½)."""
+    truth, scores = _labelled(in_scores, out_scores)
+    return float(roc_auc_score(truth, scores))
+
+
+def auprc(in_scores, out_scores) -> float:
+    """Average precision of finding the OOD images by ranking on the score (OOD = positive)."""
+    truth, scores = _labelled(in_scores, out_scores)
+    return float(average_precision_score(truth, scores))
