@@ -25,6 +25,17 @@ from .diffaugment import diff_augment
 D_NORMS = ("batch", "spectral", "none")
 
 
+def projection_score(head: nn.Module, embed: nn.Module | None, phi: torch.Tensor,
+                     y: torch.Tensor | None) -> torch.Tensor:
+    """ψ(φ(x)) [+ ⟨V_y, φ(x)⟩ when ``embed`` is given]: one score per image from the features φ (N×D)."""
+    out = head(phi).squeeze(1)
+    if embed is None:
+        return out
+    if y is None:
+        raise ConfigError("This discriminator is class-conditional: pass labels.")
+    return out + (embed(y) * phi).sum(1)
+
+
 class ConditionalBatchNorm2d(nn.Module):
     """Batch norm whose scale and shift are looked up per class: γ_y · BN(x) + β_y.
 
@@ -121,13 +132,7 @@ class Discriminator(nn.Module):
         self.embed = projection(num_classes, features, sn)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        phi = self.features(x)
-        out = self.head(phi).squeeze(1)
-        if self.embed is not None:
-            if y is None:
-                raise ConfigError("This discriminator is class-conditional: pass labels.")
-            out = out + (self.embed(y) * phi).sum(1)
-        return out
+        return projection_score(self.head, self.embed, self.features(x), y)
 
 
 def discriminator_input(x: torch.Tensor, augmentations: tuple[str, ...] = ()) -> torch.Tensor:

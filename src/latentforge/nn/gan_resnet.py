@@ -25,7 +25,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ..errors import ConfigError
 from .backbones import stage_plan
-from .gan_blocks import conditional_norm, projection
+from .gan_blocks import conditional_norm, projection, projection_score
 
 RESNET_D_NORMS = ("spectral", "none")
 
@@ -130,9 +130,4 @@ class ResNetDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         phi = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling
-        out = self.head(phi).squeeze(1)
-        if self.embed is not None:
-            if y is None:
-                raise ConfigError("This discriminator is class-conditional: pass labels.")
-            out = out + (self.embed(y) * phi).sum(1)
-        return out
+        return projection_score(self.head, self.embed, phi, y)
