@@ -15,7 +15,7 @@ from .registry import register
 
 @register("ae")
 class Autoencoder(ConvAutoencoderBase):
-    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT})
+    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT, Capability.REPRESENT})
 
     def __init__(self, config: ConvAutoencoderConfig):
         super().__init__(config)

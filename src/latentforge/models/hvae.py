@@ -109,7 +109,8 @@ class HierarchicalPosterior:
 @register("hvae")
 class HVAE(GenerativeModel):
     config_class = HVAEConfig
-    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT, Capability.LIKELIHOOD})
+    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT, Capability.REPRESENT,
+                              Capability.LIKELIHOOD})
     kl_weight = VAE.kl_weight  # beta with a linear warm-up, the VAE's schedule
 
     def __init__(self, config: HVAEConfig):

@@ -47,7 +47,8 @@ def repeat_batch(batch: Batch, k: int) -> Batch:
 @register("vae")
 class VAE(ConvAutoencoderBase):
     config_class = VAEConfig
-    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT, Capability.LIKELIHOOD})
+    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT, Capability.REPRESENT,
+                              Capability.LIKELIHOOD})
     encoder_outputs_per_latent = 2
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:

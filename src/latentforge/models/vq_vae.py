@@ -69,7 +69,7 @@ class VQVAEConfig(ConvAutoencoderConfig):
 @register("vq-vae")
 class VQVAE(ConvAutoencoderBase):
     config_class = VQVAEConfig
-    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT})
+    capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT, Capability.REPRESENT})
 
     def __init__(self, config: VQVAEConfig):
         super().__init__(config)
