@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,12 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import CheckpointError, ConfigError
-from ..io import atomic_write_json, load_tensors, read_json, recorded_sha256, save_tensors
 from ..models import GenerativeModel
+from .beside_model import check_name as check_artefact_name
+from .beside_model import read_beside, save_beside, saved_records
 from .latent_space import LatentSpace
 
-FOLDER = "attributes"
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+FOLDER, WHAT = "attributes", "attribute"
 FORMAT = 1
 
 
@@ -47,11 +46,9 @@ class Attribute:
                 "norm": self.norm, "made": self.made, "sizes": self.sizes}
 
 
-def check_name(name: str, what: str = "attribute") -> str:
-    if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise ConfigError(f"The {what} name must be 1–64 letters, digits, '_', '.' or '-' starting with a letter or "
-                          f"digit (it names a file), got {name!r}.")
-    return name
+def check_name(name: str, what: str = WHAT) -> str:
+    """``name`` when it can name the files of an attribute (or of another ``what`` saved beside a model)."""
+    return check_artefact_name(name, what)
 
 
 @torch.no_grad()
@@ -101,37 +98,23 @@ def apply_attribute(space: LatentSpace, image: torch.Tensor, attribute: Attribut
     return space.decode(edited, None if labels is None else labels.expand(len(strengths)))
 
 
-# -- saved beside the model ---------------------------------------------------------------------------
-def attribute_paths(model_dir: str | os.PathLike, name: str) -> tuple[Path, Path]:
-    folder = Path(model_dir) / FOLDER
-    check_name(name)
-    return folder / f"{name}.safetensors", folder / f"{name}.json"
+# -- saved beside the model (jobs/beside_model.py) ---------------------------------------------------------
+HOW_TO_MAKE = "Make one with `latentforge attribute MODEL NAME ...` (lf.make_attribute)."
 
 
 def save_attribute(model_dir: str | os.PathLike, attribute: Attribute) -> Path:
     """Write the vector and its JSON record into ``model_dir/attributes/`` (replacing one of the same name)."""
-    tensors, record = attribute_paths(model_dir, attribute.name)
-    tensors.parent.mkdir(exist_ok=True)
-    digest = save_tensors(tensors, {"vector": attribute.vector.float()})
-    atomic_write_json(record, {"format": FORMAT, **attribute.summary(), "sha256": {tensors.name: digest}})
-    return record
+    return save_beside(model_dir, FOLDER, attribute.name, WHAT, {"vector": attribute.vector.float()},
+                       {"format": FORMAT, **attribute.summary()})
 
 
 def load_attribute(model_dir: str | os.PathLike, name: str, model: GenerativeModel | None = None) -> Attribute:
     """The attribute ``name`` saved beside the model; a ConfigError listing the saved ones when there is none."""
-    tensors, record = attribute_paths(model_dir, name)
-    if not record.is_file():
-        known = list_attributes(model_dir)
-        listing = f"saved ones: {', '.join(a['name'] for a in known)}" if known else "none is saved yet"
-        raise ConfigError(f"No attribute {name!r} beside the model in {model_dir} ({listing}). Make one with "
-                          "`latentforge attribute MODEL NAME ...` (lf.make_attribute).")
-    meta = read_json(record, f"Attribute {name!r}")
-    if not isinstance(meta, dict) or meta.get("name") != name:
-        raise CheckpointError(f"{record} is not the record of attribute {name!r}; the file is corrupt. Make the "
-                              "attribute again.")
-    vector = load_tensors(tensors, f"Attribute {name!r}", recorded_sha256(meta, tensors.name, record)).get("vector")
+    tensors, meta = read_beside(model_dir, FOLDER, name, WHAT, HOW_TO_MAKE)
+    vector = tensors.get("vector")
     if vector is None or vector.ndim != 1 or not torch.isfinite(vector).all():
-        raise CheckpointError(f"{tensors} holds no finite 1-D 'vector'; the file is corrupt. Make the attribute again.")
+        raise CheckpointError(f"Attribute {name!r} in {model_dir} holds no finite 1-D 'vector'; the file is corrupt. "
+                              f"{HOW_TO_MAKE}")
     if model is not None and meta.get("model") != model.name:
         raise ConfigError(f"Attribute {name!r} was made with a {meta.get('model')} model, not this {model.name} "
                           "model; make it again for this one.")
@@ -141,10 +124,5 @@ def load_attribute(model_dir: str | os.PathLike, name: str, model: GenerativeMod
 
 def list_attributes(model_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """The records (name, norm, how made, group sizes) of the attributes saved beside the model, by name."""
-    folder = Path(model_dir) / FOLDER
-    rows = []
-    for record in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        meta = read_json(record, f"Attribute record {record.name}")
-        if isinstance(meta, dict) and meta.get("name") == record.stem:
-            rows.append({k: meta.get(k) for k in ("name", "model", "latent", "dims", "norm", "made", "sizes")})
-    return rows
+    keys = ("name", "model", "latent", "dims", "norm", "made", "sizes")
+    return [{k: meta.get(k) for k in keys} for meta in saved_records(model_dir, FOLDER, WHAT)]
