@@ -13,6 +13,7 @@ from .version import __version__ as __version__
 _API = {
     "train", "load", "generate", "sample", "reconstruct", "evaluate", "interpolate", "Run",
     "traverse", "make_attribute", "attributes", "edit", "class_edit", "invert",  # editing (issue 20)
+    "embed", "probe", "classify", "anomaly", "latent_map",  # representation (issue 20)
 }
 
 
