@@ -34,7 +34,8 @@ class CVAEConfig(VAEConfig):
 @register("cvae")
 class CVAE(VAE):
     config_class = CVAEConfig
-    # Encoding and decoding need the label, which the reconstruct/edit jobs do not pass (yet).
+    # Encoding and decoding need the label, which the reconstruct job does not pass; the edit jobs work on its
+    # style latent with given or inferred labels (jobs/latent_space.py), without the EDIT capability.
     capabilities = frozenset({Capability.GENERATE, Capability.LIKELIHOOD})
 
     def __init__(self, config: CVAEConfig):
