@@ -28,11 +28,11 @@ from tqdm.auto import tqdm
 
 from ..data import to_uint8
 from ..errors import CheckpointError, ConfigError
-from ..io import atomic_write_bytes, atomic_write_json, load_tensors, read_json, recorded_sha256, save_tensors
+from ..io import atomic_write_bytes
 from ..metrics.probes import fit_linear
 from ..models import GenerativeModel
 from ..models.capabilities import SupportsImportanceWeights
-from .attributes import check_name
+from .beside_model import check_name, read_beside, save_beside, saved_records
 from .common import check_images
 from .latent_space import latent_space
 
@@ -102,52 +102,37 @@ class LinearProbe:
         return self.class_names[label] if self.class_names and 0 <= label < len(self.class_names) else str(label)
 
 
-def probe_paths(model_dir: str | os.PathLike, name: str) -> tuple[Path, Path]:
-    folder = Path(model_dir) / PROBES
-    check_name(name, "probe")
-    return folder / f"{name}.safetensors", folder / f"{name}.json"
+HOW_TO_FIT = "Fit one with `latentforge probe MODEL --save NAME` (lf.probe(..., save=NAME))."
 
 
 def save_probe(model_dir: str | os.PathLike, probe: LinearProbe) -> Path:
     """Write the probe's arrays and record into ``model_dir/probes/`` (replacing one of the same name)."""
-    tensors, record = probe_paths(model_dir, probe.name)
-    tensors.parent.mkdir(exist_ok=True)
     arrays = {k: torch.from_numpy(np.ascontiguousarray(getattr(probe, k))) for k in ("mean", "scale", "weight", "bias")}
-    digest = save_tensors(tensors, arrays)
-    atomic_write_json(record, {"format": FORMAT, "name": probe.name, "dims": probe.dims, "classes": probe.classes,
-                               "class_names": probe.class_names, "info": probe.info,
-                               "sha256": {tensors.name: digest}})
-    return record
+    return save_beside(model_dir, PROBES, probe.name, "probe", arrays,
+                       {"format": FORMAT, "dims": probe.dims, "classes": probe.classes,
+                        "class_names": probe.class_names, "info": probe.info})
 
 
 def load_probe(model_dir: str | os.PathLike, name: str) -> LinearProbe:
     """The probe ``name`` saved beside the model; a ConfigError listing the saved ones when there is none."""
-    tensors, record = probe_paths(model_dir, name)
-    if not record.is_file():
-        saved = list_probes(model_dir)
-        listing = f"saved ones: {', '.join(saved)}" if saved else "none is saved yet"
-        raise ConfigError(f"No probe {name!r} beside the model in {model_dir} ({listing}). Fit one with "
-                          "`latentforge probe MODEL --save NAME` (lf.probe(..., save=NAME)).")
-    meta = read_json(record, f"Probe {name!r}")
-    if not isinstance(meta, dict) or meta.get("name") != name or not isinstance(meta.get("classes"), list):
-        raise CheckpointError(f"{record} is not the record of probe {name!r}; the file is corrupt. Fit it again.")
-    arrays = load_tensors(tensors, f"Probe {name!r}", recorded_sha256(meta, tensors.name, record))
+    arrays, meta = read_beside(model_dir, PROBES, name, "probe", HOW_TO_FIT)
+    corrupt = f"probe {name!r} beside the model in {model_dir} is corrupt; fit it again."
+    if not isinstance(meta.get("classes"), list):
+        raise CheckpointError(f"The record of {corrupt}")
     try:
         mean, scale, weight, bias = (arrays[k].double().numpy() for k in ("mean", "scale", "weight", "bias"))
     except KeyError as e:
-        raise CheckpointError(f"{tensors} lacks the array {e}; the file is corrupt. Fit the probe again.") from None
+        raise CheckpointError(f"The array {e} is missing: {corrupt}") from None
     d, k = mean.shape[0], len(meta["classes"])
     if scale.shape != (d,) or weight.shape[1:] != (d,) or weight.shape[0] not in (k, 1) or bias.shape != (
             weight.shape[0],) or not all(np.isfinite(a).all() for a in (mean, scale, weight, bias)):
-        raise CheckpointError(f"{tensors} holds arrays of inconsistent shapes or non-finite values; the file is "
-                              "corrupt. Fit the probe again.")
+        raise CheckpointError(f"Arrays of inconsistent shapes or non-finite values: {corrupt}")
     return LinearProbe(name, mean, scale, weight, bias, [int(c) for c in meta["classes"]], meta.get("class_names"),
                        dict(meta.get("info") or {}))
 
 
 def list_probes(model_dir: str | os.PathLike) -> list[str]:
-    folder = Path(model_dir) / PROBES
-    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    return [r["name"] for r in saved_records(model_dir, PROBES, "probe")]
 
 
 # -- anomaly scores ------------------------------------------------------------------------------------
