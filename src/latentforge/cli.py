@@ -153,7 +153,7 @@ def _finite_figures(figures: dict) -> dict:
 @click.option("--seed", type=SEED, help="Seed of the initial weights and data order.")
 @click.option("--latent-dim", type=POSITIVE, help="Latent dimensions.")
 @click.option("--beta", type=FiniteFloat(min=0), help="KL weight for VAEs (1 = ELBO).")
-@click.option("--likelihood", type=click.Choice(["bernoulli", "logistic", "gaussian"]),
+@click.option("--likelihood", type=click.Choice(["bernoulli", "logistic", "gaussian", "logistic_mixture"]),
               help="Pixel likelihood (default: what suits the data).")
 @click.option("--max-steps", type=POSITIVE, help="Stop (with a checkpoint) after this many steps in total.")
 @click.option("--device", help=f"{DEVICE_HELP} [default: auto]")

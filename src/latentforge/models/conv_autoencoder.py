@@ -42,7 +42,7 @@ class ConvAutoencoderBase(GaussianLatentModel):
         options = self.backbone_options()
         self.encoder = ConvEncoder(shape, config.latent_dim * self.encoder_outputs_per_latent,
                                    config.channels, config.blocks, **options)
-        self.decoder = ConvDecoder(shape, config.latent_dim, shape[0] * self.likelihood.params_per_channel,
+        self.decoder = ConvDecoder(shape, config.latent_dim, self.likelihood.param_channels(shape[0]),
                                    config.channels, config.blocks, **options)
 
     def backbone_options(self) -> dict:

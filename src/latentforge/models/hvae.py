@@ -128,7 +128,7 @@ class HVAE(GenerativeModel):
                                     for _, n in self.plan for _ in range(n))
         self.ups = nn.ModuleList(Upsample(width, config.blocks if s < size else 0)
                                  for s in reversed(sizes[:-1]))
-        self.head = nn.Sequential(nn.SiLU(), nn.Conv2d(width, c * self.likelihood.params_per_channel, 3, padding=1))
+        self.head = nn.Sequential(nn.SiLU(), nn.Conv2d(width, self.likelihood.param_channels(c), 3, padding=1))
         self.latent_shapes = [(config.latent_channels, s, s) for s, n in self.plan for _ in range(n)]
 
     @property
