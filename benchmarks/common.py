@@ -111,6 +111,15 @@ def write_result(result: dict[str, Any], results_dir: str | os.PathLike = RESULT
     return path
 
 
+def publish(name: str, result: dict[str, Any], render: Any, results_dir: str | os.PathLike = RESULTS_DIR,
+            docs_path: str | os.PathLike = DOCS_PATH) -> Path:
+    """Write ``result`` as JSON and its section of the docs page (``render(result)``), and say where."""
+    path = write_result(result, results_dir)
+    write_docs_section(name, render(result), docs_path)
+    print(f"wrote {path} and {docs_path}")
+    return path
+
+
 def read_result(name: str, results_dir: str | os.PathLike = RESULTS_DIR) -> dict[str, Any]:
     return json.loads(result_path(name, results_dir).read_text(encoding="utf-8"))
 

@@ -239,9 +239,7 @@ def main(argv=None) -> int:
                        "extractor_accuracy": long["extractor_accuracy"] if long else None,
                        "val_samples": args.val_samples, "samples": args.samples, "seed": args.seed,
                        "grid": GRID.as_posix() if long else None}
-    path = common.write_result(result, results_dir)
-    common.write_docs_section(NAME, render(result), docs)
-    print(f"wrote {path} and {docs}")
+    common.publish(NAME, result, render, results_dir, docs)
     return 0
 
 

@@ -274,9 +274,7 @@ def main(argv=None) -> int:
                "target_hierarchical_vae": MODELS["hierarchical_vae"].target}
     result = common.make_result(NAME, summary=summary, rows=rows, threads=torch.get_num_threads(), date=date,
                                 command=command)
-    path = common.write_result(result, results_dir)
-    common.write_docs_section(NAME, render(result), docs)
-    print(f"wrote {path} and {docs}")
+    common.publish(NAME, result, render, results_dir, docs)
     return 0
 
 

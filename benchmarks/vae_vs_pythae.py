@@ -339,11 +339,9 @@ def main(argv=None) -> int:
                                 machine_extra={"load_average": {"start": load_start, "end": common.load_average()}},
                                 versions_extra={"pythae": version("pythae")})
     result["setup"] = setup
-    path = common.write_result(result, results_dir)
-    common.write_docs_section(NAME, render(result), docs)
     print(f"epoch_time_ratio {summary['epoch_time_ratio']}, time_to_elbo_ratio {summary['time_to_elbo_ratio']}, "
           f"NLL ours {summary['nll_ours']:.2f} vs pythae {summary['nll_pythae']:.2f}")
-    print(f"wrote {path} and {docs}")
+    common.publish(NAME, result, render, results_dir, docs)
     return 0
 
 
