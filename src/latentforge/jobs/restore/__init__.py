@@ -1,0 +1,1 @@
+"""Restoration: the degradations and their forward operators (``operators``); models and solvers follow."""

@@ -1,0 +1,176 @@
+"""The degradations restoration undoes, each with its forward operator A (what a clean image x looks like once
+observed: y = A(x) + noise), written once for the dedicated models' training data, the benchmarks and
+projection onto a generative model's range (Bora et al., 2017), which needs A to be differentiable.
+
+Images are N×C×H×W floats in [0, 1]. A mask is a boolean tensor N×1×H×W (or 1×1×H×W) that is True where a
+pixel is *known*; mask files follow the convention of OpenCV and most inpainting tools: white = missing (to
+fill), black = known.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ...data.images import opened_image
+from ...errors import ConfigError, DataError
+
+FACTORS = (2, 4)
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
+
+
+def _check_images(images: torch.Tensor) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
+        raise DataError(f"Expected float images N×C×H×W in [0, 1], got {getattr(images, 'shape', type(images))}.")
+    return images
+
+
+# -- noise ---------------------------------------------------------------------------------------------
+def check_sigma(sigma: float | tuple[float, float]) -> tuple[float, float]:
+    """σ (on the [0, 1] scale: 25/255 for "σ = 25") or a (low, high) range, as a range."""
+    low, high = (sigma, sigma) if isinstance(sigma, (int, float)) else tuple(sigma)
+    if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high < low or high > 1:
+        raise ConfigError(f"The noise level σ must be a number in [0, 1] on the [0, 1] pixel scale (25/255 ≈ 0.098 "
+                          f"for 'σ = 25'), or a range low ≤ high in it; got {sigma!r}.")
+    return float(low), float(high)
+
+
+def gaussian_noise(images: torch.Tensor, sigma: float | tuple[float, float], *,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(noisy images clipped to [0, 1], the σ of each image, N): σ fixed or drawn uniformly from a range."""
+    images = _check_images(images)
+    low, high = check_sigma(sigma)
+    n = images.shape[0]
+    sigmas = low + (high - low) * torch.rand(n, generator=generator, dtype=images.dtype) if high > low else \
+        torch.full((n,), low, dtype=images.dtype)
+    noise = torch.randn(images.shape, generator=generator, dtype=images.dtype)
+    return (images + sigmas.view(n, 1, 1, 1) * noise.to(images.device)).clamp(0, 1), sigmas
+
+
+def salt_and_pepper(images: torch.Tensor, amount: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A fraction ``amount`` of the pixels (all channels of a pixel together) set to 0 or 1 at random."""
+    images = _check_images(images)
+    if not 0 <= amount <= 1:
+        raise ConfigError(f"The salt-and-pepper amount is a fraction of the pixels in [0, 1], got {amount!r}.")
+    n, _, h, w = images.shape
+    hit = torch.rand(n, 1, h, w, generator=generator) < amount
+    salt = torch.rand(n, 1, h, w, generator=generator) < 0.5
+    return torch.where(hit.to(images.device), salt.to(images.dtype).to(images.device), images)
+
+
+# -- masks ---------------------------------------------------------------------------------------------
+def box_mask(height: int, width: int, box: tuple[int, int, int, int]) -> torch.Tensor:
+    """1×1×H×W known-pixel mask with the box (x, y, w, h) missing; the box must lie inside the image."""
+    x, y, w, h = (int(v) for v in box)
+    if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise ConfigError(f"The box x,y,w,h = {x},{y},{w},{h} must have a positive size and lie inside the "
+                          f"{width}×{height} image.")
+    known = torch.ones(1, 1, height, width, dtype=torch.bool)
+    known[..., y: y + h, x: x + w] = False
+    return known
+
+
+def centred_box_mask(height: int, width: int, size: int) -> torch.Tensor:
+    """The centred size×size box missing (the benchmark's 14×14 box on 28×28 images)."""
+    return box_mask(height, width, ((width - size) // 2, (height - size) // 2, size, size))
+
+
+def random_pixel_mask(n: int, height: int, width: int, missing: float, *,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """N×1×H×W masks with each pixel missing independently with probability ``missing``."""
+    if not 0 <= missing < 1:
+        raise ConfigError(f"The fraction of missing pixels must be in [0, 1), got {missing!r}.")
+    return torch.rand(n, 1, height, width, generator=generator) >= missing
+
+
+def stroke_mask(n: int, height: int, width: int, *, strokes: int = 4, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+    """Free-form masks: ``strokes`` random walks of thick line segments per image (as in Yu et al., 2019)."""
+    g = generator
+    yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    known = torch.ones(n, 1, height, width, dtype=torch.bool)
+    scale = min(height, width)
+    for i in range(n):
+        for _ in range(strokes):
+            y, x = float(torch.rand(1, generator=g)) * height, float(torch.rand(1, generator=g)) * width
+            radius = max(1.0, scale * (0.03 + 0.05 * float(torch.rand(1, generator=g))))
+            for _ in range(1 + int(torch.randint(2, 6, (1,), generator=g))):
+                angle = float(torch.rand(1, generator=g)) * 2 * math.pi
+                length = scale * (0.1 + 0.2 * float(torch.rand(1, generator=g)))
+                for t in np.linspace(0, 1, max(2, int(length))):
+                    cy, cx = y + t * length * math.sin(angle), x + t * length * math.cos(angle)
+                    known[i, 0] &= (yy - cy) ** 2 + (xx - cx) ** 2 > radius ** 2
+                y = min(max(y + length * math.sin(angle), 0), height - 1)
+                x = min(max(x + length * math.cos(angle), 0), width - 1)
+    return known
+
+
+def read_mask(path: str | os.PathLike, height: int, width: int) -> torch.Tensor:
+    """A mask image (white = missing, black = known; grey or 1-bit, values 0 and 255 only) as a 1×1×H×W
+    known-pixel mask for an image of height × width."""
+    with opened_image(Path(path)) as im:
+        im.load()
+        if im.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+            raise DataError(f"The mask {path} has mode {im.mode}; save it as a black-and-white PNG (white = missing).")
+        if im.size != (width, height):
+            raise DataError(f"The mask {path} is {im.size[0]}×{im.size[1]} but the image is {width}×{height}; "
+                            "they must be the same size.")
+        values = np.asarray(im.convert("L"))
+        if im.mode in ("RGB", "RGBA"):
+            rgb = np.asarray(im.convert("RGB"))
+            if not (rgb == rgb[..., :1]).all():
+                raise DataError(f"The mask {path} has colours; a mask is black (known) and white (missing) only.")
+    unexpected = ~np.isin(values, (0, 255))
+    if unexpected.any():
+        raise DataError(f"The mask {path} has {int(unexpected.sum())} pixels that are neither black (0) nor white "
+                        "(255); a mask is black (known) and white (missing) only — threshold it first.")
+    return torch.from_numpy(values == 0).view(1, 1, height, width)
+
+
+def write_mask(known: torch.Tensor, path: str | os.PathLike) -> None:
+    """The inverse of :func:`read_mask` for one mask (1×1×H×W or H×W)."""
+    Image.fromarray(np.where(known.reshape(known.shape[-2:]).numpy(), 0, 255).astype(np.uint8)).save(path)
+
+
+def apply_mask(images: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Missing pixels set to 0 (what an inpainting model sees, with the mask as an extra channel)."""
+    images = _check_images(images)
+    if known.dtype != torch.bool or known.ndim != 4 or known.shape[1] != 1 or known.shape[-2:] != images.shape[-2:] \
+            or known.shape[0] not in (1, images.shape[0]):
+        raise DataError(f"A mask for images of shape {tuple(images.shape)} is a boolean 1×1×H×W or N×1×H×W tensor, "
+                        f"got {known.dtype} {tuple(known.shape)}.")
+    return images * known.to(images.device, images.dtype)
+
+
+# -- resolution and colour -----------------------------------------------------------------------------
+def check_factor(factor: int) -> int:
+    if factor not in FACTORS:
+        raise ConfigError(f"Super-resolution factor {factor!r} is not supported; choose one of {FACTORS}.")
+    return factor
+
+
+def downsample(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Area (box-filter) downsampling by ``factor``: each output pixel the mean of a factor×factor block. Height
+    and width must be multiples of the factor (crop or pad first)."""
+    images = _check_images(images)
+    check_factor(factor)
+    h, w = images.shape[-2:]
+    if h % factor or w % factor:
+        raise DataError(f"Images of {w}×{h} cannot be downsampled ×{factor}: height and width must be multiples of "
+                        f"{factor}; crop or pad them first.")
+    return F.avg_pool2d(images, factor)
+
+
+def to_grey(images: torch.Tensor) -> torch.Tensor:
+    """N×1×H×W luma of RGB images (ITU-R BT.601 weights)."""
+    images = _check_images(images)
+    if images.shape[1] != 3:
+        raise DataError(f"Greying needs RGB images (3 channels), got {images.shape[1]}.")
+    weights = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return (images * weights).sum(1, keepdim=True)
