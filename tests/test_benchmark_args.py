@@ -26,6 +26,7 @@ def bench():
     ("train_throughput", {"steps": 150, "warmup": 10, "repeats": 3}, {"steps": 6, "warmup": 2, "repeats": 1}),
     ("gan_fashion", {"epochs": 3, "vae_epochs": 10, "samples": 10000}, {"epochs": 1, "vae_epochs": 1, "samples": 64}),
     ("nll_mnist", {"k": 1000, "max_images": None}, {"k": 4, "max_images": 64}),
+    ("restore", {"images": 1000}, {"images": 20}),
 ])
 def test_mode_defaults(bench, name, full, quick):
     module = bench(name)
@@ -44,6 +45,9 @@ def test_mode_defaults(bench, name, full, quick):
     ("train_throughput", ["--warmup", "-1"], "--warmup must be ≥ 0 (got -1)"),
     ("gan_fashion", ["--samples", "1"], "--samples must be ≥ 2 (got 1)"),
     ("nll_mnist", ["--k", "0"], "--k must be ≥ 1 (got 0)"),
+    ("restore", ["--images", "0"], "--images must be ≥ 1 (got 0)"),
+    ("represent_fashion", ["--model", "m", "--k", "0"], "--k must be ≥ 1 (got 0)"),
+    ("represent_fashion", [], "--model RUN is required"),
 ])
 def test_impossible_values_are_refused(bench, capsys, name, argv, message):
     with pytest.raises(SystemExit) as exit_info:

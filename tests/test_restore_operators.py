@@ -94,3 +94,26 @@ def test_grey_matches_pillow_luma():
     assert np.abs(ours - pillow).max() <= 1 / 255 + 1e-6
     with pytest.raises(DataError, match="RGB"):
         ops.to_grey(images(1, 1))
+
+
+def test_restore_benchmark_degrades_every_task_with_the_operators():
+    """The benchmark's tasks (benchmarks/restore.py) on a few images: shapes, kept pixels and seeded noise."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        restore = importlib.import_module("restore")
+    finally:
+        sys.path.pop(0)
+    x = images(4, 1, 28, 28)
+    for task in restore.TASKS:
+        degraded, context, clean = restore.degrade(task, x, seed=0)
+        size = 28 // int(task[2:]) if task.startswith("sr") else 28
+        assert degraded.shape == (4, size, size) and clean.shape == (4, 28, 28) and len(context) == 4
+        if task.startswith("inpaint"):
+            assert all((d[c] == x_[c]).all() and (d[~c] == 0).all() for d, c, x_ in zip(degraded, context, clean))
+    a, _, _ = restore.degrade("denoise50", x, seed=3)
+    b, _, _ = restore.degrade("denoise50", x, seed=3)
+    assert (a == b).all()
