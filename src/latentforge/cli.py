@@ -113,7 +113,8 @@ DEVICE_HELP = "Where to run: auto (a GPU when there is one), cpu, cuda, cuda:N o
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="latentforge")
 def main() -> None:
-    """latentforge: train autoencoders, VAEs and GANs on images, and use them to generate, reconstruct, edit and represent images.
+    """latentforge: train autoencoders, VAEs and GANs on images, and use them to generate, reconstruct, edit and
+    represent images.
 
     Exit codes: 0 done, 2 error (one line starting with "error:"), 130 interrupted, 143 terminated.
     """
