@@ -37,6 +37,7 @@ _CONV = {"latent_dim": 4, "channels": 4, "blocks": 0}
 _GAN = {"latent_dim": 4, "channels": 4}
 TINY: dict[str, dict] = {
     "ae": _CONV, "vae": _CONV, "beta-vae": _CONV, "iwae": {**_CONV, "k": 2}, "fcvae": _CONV,
+    "contrastive-vae": {**_CONV, "head_width": 8},
     "cvae": {**_CONV, "num_classes": NUM_CLASSES}, "vamp-vae": {**_CONV, "pseudo_inputs": 3},
     "vae-gan": {**_CONV, "d_channels": 4},
     "vq-vae": {**_CONV, "codebook_size": 8, "prior_channels": 4, "prior_layers": 1, "prior_steps": 2,

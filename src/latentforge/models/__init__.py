@@ -3,6 +3,7 @@
 from . import (  # noqa: F401  (registration side effects)  # noqa: F401  (VAE variants, issue 3)  # noqa: F401  (GAN family)
     autoencoder,
     cgan,
+    contrastive_vae,
     cvae,
     fcvae,
     gan,

@@ -77,13 +77,20 @@ class VAE(ConvAutoencoderBase):
         return self.config.beta * (min(1.0, step / warm) if warm else 1.0)
 
     def _elbo_terms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._elbo_parts(batch)[:2]
+
+    def _elbo_parts(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, DiagonalGaussian]:
+        """(log p(x|z) per image, KL per image and dimension, the posterior q) for one reparameterised draw."""
         q = self.posterior(batch)
         z = q.rsample()
         log_px = self.likelihood.log_prob(self.likelihood_params(z, batch), batch[0])
-        return log_px, self.kl_terms(q, z)
+        return log_px, self.kl_terms(q, z), q
 
     def objective(self, batch, step=0, player="main"):
-        log_px, kl_dims = self._elbo_terms(batch)
+        return self.elbo_objective(*self._elbo_terms(batch), step)
+
+    def elbo_objective(self, log_px: torch.Tensor, kl_dims: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """The training loss (β, warm-up and free bits applied) and the exact ELBO's parts, batch means."""
         rec, kl = -log_px.mean(), kl_dims.sum(1).mean()
         kl_trained, extra = kl, {}
         if self.config.free_bits:
