@@ -114,7 +114,7 @@ def degrade(task: str, images, seed: int):
     """(degraded images N×H×W numpy, per-image context such as the known mask, ground truth N×H×W)."""
     import torch
 
-    from latentforge.jobs.restore import operators as ops
+    from latentforge.nn import degradations as ops
 
     g = torch.Generator().manual_seed(seed)
     n, _, h, w = images.shape

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from latentforge.errors import ConfigError, DataError
-from latentforge.jobs.restore import operators as ops
+from latentforge.jobs.restore import mask_files
+from latentforge.nn import degradations as ops
 
 
 def images(n=3, c=1, h=28, w=28, seed=0):
@@ -58,21 +59,21 @@ def test_masks():
 
 def test_mask_files_round_trip_and_bad_masks_are_refused(tmp_path):
     known = ops.stroke_mask(1, 37, 53, generator=torch.Generator().manual_seed(2))
-    ops.write_mask(known, tmp_path / "m.png")
-    assert torch.equal(ops.read_mask(tmp_path / "m.png", 37, 53), known)
+    mask_files.write_mask(known, tmp_path / "m.png")
+    assert torch.equal(mask_files.read_mask(tmp_path / "m.png", 37, 53), known)
     with pytest.raises(DataError, match="same size"):
-        ops.read_mask(tmp_path / "m.png", 53, 37)
+        mask_files.read_mask(tmp_path / "m.png", 53, 37)
     Image.fromarray(np.full((37, 53), 128, np.uint8)).save(tmp_path / "grey.png")
     with pytest.raises(DataError, match="neither black"):
-        ops.read_mask(tmp_path / "grey.png", 37, 53)
+        mask_files.read_mask(tmp_path / "grey.png", 37, 53)
     colour = np.zeros((37, 53, 3), np.uint8)
     colour[..., 0] = 255
     Image.fromarray(colour).save(tmp_path / "red.png")
     with pytest.raises(DataError, match="colours"):
-        ops.read_mask(tmp_path / "red.png", 37, 53)
+        mask_files.read_mask(tmp_path / "red.png", 37, 53)
     Image.fromarray(np.zeros((37, 53), np.uint16)).save(tmp_path / "deep.png")  # 16-bit grey
     with pytest.raises(DataError, match="mode"):
-        ops.read_mask(tmp_path / "deep.png", 37, 53)
+        mask_files.read_mask(tmp_path / "deep.png", 37, 53)
 
 
 def test_downsample_is_block_means_and_refuses_bad_factors_and_sizes():

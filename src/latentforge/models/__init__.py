@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (registration side effects)  # noqa: F401  (VAE v
     gan,
     hvae,  # noqa: F401
     iwae,
+    restorer,
     sngan,
     vae,
     vae_gan,

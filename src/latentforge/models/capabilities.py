@@ -28,6 +28,7 @@ class Capability(str, enum.Enum):
     EDIT = "edit"
     REPRESENT = "represent"
     LIKELIHOOD = "likelihood"
+    RESTORE = "restore"
 
     def __str__(self) -> str:
         return self.value

@@ -3,23 +3,18 @@ observed: y = A(x) + noise), written once for the dedicated models' training dat
 projection onto a generative model's range (Bora et al., 2017), which needs A to be differentiable.
 
 Images are N×C×H×W floats in [0, 1]. A mask is a boolean tensor N×1×H×W (or 1×1×H×W) that is True where a
-pixel is *known*; mask files follow the convention of OpenCV and most inpainting tools: white = missing (to
-fill), black = known.
+pixel is *known* (mask files: :mod:`latentforge.jobs.restore.mask_files`).
 """
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from ...data.images import opened_image
-from ...errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 FACTORS = (2, 4)
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
@@ -53,13 +48,17 @@ def gaussian_noise(images: torch.Tensor, sigma: float | tuple[float, float], *,
     return (images + sigmas.view(n, 1, 1, 1) * noise.to(images.device)).clamp(0, 1), sigmas
 
 
-def salt_and_pepper(images: torch.Tensor, amount: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A fraction ``amount`` of the pixels (all channels of a pixel together) set to 0 or 1 at random."""
+def salt_and_pepper(images: torch.Tensor, amount: float | torch.Tensor, *,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """A fraction ``amount`` (one for all images, or one per image) of the pixels (all channels of a pixel
+    together) set to 0 or 1 at random."""
     images = _check_images(images)
-    if not 0 <= amount <= 1:
-        raise ConfigError(f"The salt-and-pepper amount is a fraction of the pixels in [0, 1], got {amount!r}.")
+    amounts = torch.as_tensor(amount, dtype=torch.float64).reshape(-1)
+    if amounts.numel() not in (1, images.shape[0]) or not ((amounts >= 0) & (amounts <= 1)).all():
+        raise ConfigError(f"The salt-and-pepper amount is a fraction of the pixels in [0, 1] (one for all images or "
+                          f"one per image), got {amount!r}.")
     n, _, h, w = images.shape
-    hit = torch.rand(n, 1, h, w, generator=generator) < amount
+    hit = torch.rand(n, 1, h, w, generator=generator) < amounts.view(-1, 1, 1, 1).to(torch.float32)
     salt = torch.rand(n, 1, h, w, generator=generator) < 0.5
     return torch.where(hit.to(images.device), salt.to(images.dtype).to(images.device), images)
 
@@ -111,31 +110,30 @@ def stroke_mask(n: int, height: int, width: int, *, strokes: int = 4, generator:
     return known
 
 
-def read_mask(path: str | os.PathLike, height: int, width: int) -> torch.Tensor:
-    """A mask image (white = missing, black = known; grey or 1-bit, values 0 and 255 only) as a 1×1×H×W
-    known-pixel mask for an image of height × width."""
-    with opened_image(Path(path)) as im:
-        im.load()
-        if im.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
-            raise DataError(f"The mask {path} has mode {im.mode}; save it as a black-and-white PNG (white = missing).")
-        if im.size != (width, height):
-            raise DataError(f"The mask {path} is {im.size[0]}×{im.size[1]} but the image is {width}×{height}; "
-                            "they must be the same size.")
-        values = np.asarray(im.convert("L"))
-        if im.mode in ("RGB", "RGBA"):
-            rgb = np.asarray(im.convert("RGB"))
-            if not (rgb == rgb[..., :1]).all():
-                raise DataError(f"The mask {path} has colours; a mask is black (known) and white (missing) only.")
-    unexpected = ~np.isin(values, (0, 255))
-    if unexpected.any():
-        raise DataError(f"The mask {path} has {int(unexpected.sum())} pixels that are neither black (0) nor white "
-                        "(255); a mask is black (known) and white (missing) only — threshold it first.")
-    return torch.from_numpy(values == 0).view(1, 1, height, width)
-
-
-def write_mask(known: torch.Tensor, path: str | os.PathLike) -> None:
-    """The inverse of :func:`read_mask` for one mask (1×1×H×W or H×W)."""
-    Image.fromarray(np.where(known.reshape(known.shape[-2:]).numpy(), 0, 255).astype(np.uint8)).save(path)
+def random_training_masks(n: int, height: int, width: int, *, box_sides: tuple[float, float] = (0.2, 0.6),
+                          missing_range: tuple[float, float] = (0.1, 0.9), strokes: int = 4,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """N×1×H×W known-pixel masks of mixed kinds, about a third each: one box anywhere (sides a random fraction
+    in ``box_sides`` of the image's), random pixels (a fraction in ``missing_range`` missing), free-form strokes."""
+    g = generator
+    kind = torch.randint(3, (n,), generator=g)
+    known = torch.ones(n, 1, height, width, dtype=torch.bool)
+    for i in torch.nonzero(kind == 0).flatten().tolist():
+        lo, hi = box_sides
+        bh, bw = (max(1, round(side * (lo + (hi - lo) * float(torch.rand(1, generator=g)))))
+                  for side in (height, width))
+        y, x = (int(torch.randint(side - b + 1, (1,), generator=g))
+                for side, b in ((height, bh), (width, bw)))
+        known[i, :, y: y + bh, x: x + bw] = False
+    pixels = torch.nonzero(kind == 1).flatten()
+    if len(pixels):
+        missing = missing_range[0] + (missing_range[1] - missing_range[0]) * torch.rand(len(pixels), 1, 1, 1,
+                                                                                        generator=g)
+        known[pixels] = torch.rand(len(pixels), 1, height, width, generator=g) >= missing
+    drawn = torch.nonzero(kind == 2).flatten()
+    if len(drawn):
+        known[drawn] = stroke_mask(len(drawn), height, width, strokes=strokes, generator=g)
+    return known
 
 
 def apply_mask(images: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
