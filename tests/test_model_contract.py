@@ -29,6 +29,7 @@ from latentforge.models import (
 )
 
 SHAPE = (1, 16, 16)
+SHAPES = {"colorizer": (3, 16, 16)}  # families that need another shape than SHAPE (colour in, colour out)
 N = 6
 NUM_CLASSES = 3
 
@@ -44,13 +45,15 @@ TINY: dict[str, dict] = {
                "prior_batch_size": 4},
     "hvae": {"channels": 4, "blocks": 0, "latent_layers": 2, "latent_channels": 2, "latent_scales": 1},
     "dcgan": _GAN, "sngan": _GAN, "wgan-gp": _GAN, "cgan": {**_GAN, "num_classes": NUM_CLASSES},
+    **{name: {"width": 4, "levels": 1, "blocks": 1} for name in ("denoiser", "inpainter", "colorizer")},
+    "super-resolver": {"width": 4, "levels": 1, "blocks": 1, "factors": [2, 4]},
 }
 
 
 @functools.cache
 def _built(name: str) -> GenerativeModel:
     torch.manual_seed(0)
-    return build_model(name, {**TINY.get(name, {}), "image_shape": SHAPE})
+    return build_model(name, {**TINY.get(name, {}), "image_shape": SHAPES.get(name, SHAPE)})
 
 
 def tiny_model(name: str) -> GenerativeModel:
@@ -64,7 +67,7 @@ def conditional(model: GenerativeModel) -> bool:
 
 def tiny_batch(model: GenerativeModel) -> tuple[torch.Tensor, torch.Tensor | None]:
     g = torch.Generator().manual_seed(1)
-    x = torch.rand(N, *SHAPE, generator=g)
+    x = torch.rand(N, *model.image_shape, generator=g)
     return x, (torch.arange(N) % NUM_CLASSES if conditional(model) else None)
 
 
@@ -132,7 +135,7 @@ def test_sample_where_generate_is_declared(name):
     if Capability.GENERATE not in model.capabilities:
         pytest.skip("no generate capability")
     images = draw(model)
-    assert images.shape == (N, *SHAPE)
+    assert images.shape == (N, *model.image_shape)
     assert images.min() >= 0 and images.max() <= 1
     assert torch.equal(images, draw(model)), "the same generator seed must give the same images"
 

@@ -175,6 +175,8 @@ class Inpainter(Restorer):
 class SuperResolverConfig(RestorerConfig):
     factors: tuple[int, ...] = (2, 4)  # the upscaling factors it learns (each training batch draws one)
 
+    limits: ClassVar[dict[str, Limit]] = {"factors": at_least(2, 4)}
+
     def validate(self) -> None:
         super().validate()
         if not self.factors or any(f not in (2, 4) for f in self.factors):
