@@ -14,6 +14,7 @@ _API = {
     "train", "load", "generate", "sample", "reconstruct", "evaluate", "interpolate", "Run",
     "traverse", "make_attribute", "attributes", "edit", "class_edit", "invert",  # editing (issue 20)
     "embed", "probe", "classify", "anomaly", "latent_map",  # representation (issue 20)
+    "denoise", "inpaint", "upscale", "colorize",  # restoration (issue 21)
 }
 
 

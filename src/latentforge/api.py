@@ -51,6 +51,9 @@ from .jobs.output import (
 )
 from .jobs.reconstruct import comparison_grid, reconstruct_whole
 from .jobs.report import write_report
+from .jobs.restore import Grey, LowResolution, Masked, Noisy, Restoration, solve
+from .jobs.restore.files import file_targets, known_mask, restore_files
+from .jobs.restore.problems import check_observed
 from .jobs.whole_image import DEFAULT_OVERLAP, DEFAULT_TILE
 from .metrics.ood import auprc, auroc
 from .metrics.probes import knn_probe, linear_probe
@@ -352,7 +355,7 @@ def reconstruct_files(model: GenerativeModel | str | os.PathLike, files: Sequenc
     if not isinstance(model, GenerativeModel):
         model = load(model)
     files = [Path(f) for f in files]
-    targets = whole_image_targets(out, files)
+    targets = file_targets(out, files)
     for target in targets:
         check_image_output(target)  # every bad target fails before the work
     c = model.image_shape[0]
@@ -365,17 +368,6 @@ def reconstruct_files(model: GenerativeModel | str | os.PathLike, files: Sequenc
                      **err})
     return {"out": [r["out"] for r in rows], "images": len(rows), "mse": sum(r["mse"] for r in rows) / len(rows),
             "psnr": sum(r["psnr"] for r in rows) / len(rows), "per_image": rows}
-
-
-def whole_image_targets(out: str | os.PathLike, files: Sequence[Path]) -> list[Path]:
-    """``out`` for one file; ``OUT-NAME.EXT`` for several (``OUT-NAME-I.EXT`` where names repeat)."""
-    out = Path(out)
-    if len(files) == 1:
-        return [out]
-    names = [f.stem for f in files]
-    if len(set(names)) < len(names):
-        names = [f"{name}-{i + 1}" for i, name in enumerate(names)]
-    return [out.with_name(f"{out.stem}-{name}{out.suffix}") for name in names]
 
 
 # What a demo run writes into its folder; a later demo replaces these and nothing else.
@@ -690,3 +682,58 @@ __all__ = ["Attribute", "Run", "anomaly", "attributes", "build_run_config", "che
            "embed", "evaluate", "generate", "group_images", "interpolate", "invert", "latent_map", "load",
            "make_attribute", "non_finite_to_none", "probe", "read_images", "reconstruct", "reconstruct_files",
            "reconstruct_whole_image", "sample", "train", "traverse", "write_grid", "write_image", "write_json"]
+
+
+# -- restoration (issue 21): a dedicated model, or projection onto any VAE or GAN (jobs/restore) --------------
+def denoise(model: GenerativeModel | str | os.PathLike, images: torch.Tensor, sigma: float | None = None, *,
+            method: str = "auto", **options: Any) -> Restoration:
+    """Denoise ``images`` (C×H×W or N×C×H×W in [0, 1] or uint8; any size with a dedicated model) carrying
+    Gaussian noise of std ``sigma`` ([0, 1] scale: 25/255 for "σ = 25"; None: estimated per image).
+    ``method``: ``auto``, ``model`` (a denoiser) or ``projection`` (any VAE/GAN, at its own size); ``options``
+    go to the solver (:func:`latentforge.jobs.restore.solve`)."""
+    return solve(_model_and_dir(model)[0], Noisy(images, sigma), method, **options)
+
+
+def inpaint(model: GenerativeModel | str | os.PathLike, images: torch.Tensor, known: torch.Tensor | None = None, *,
+            box: Sequence[int] | None = None, mask_file: str | os.PathLike | None = None,
+            random_pixels: float | None = None, seed: int = 0, method: str = "auto", **options: Any) -> Restoration:
+    """Fill the missing pixels of ``images``, given by exactly one of ``known`` (boolean N×1×H×W, True = known),
+    ``box`` (x, y, w, h missing), ``mask_file`` (white = missing) or ``random_pixels`` (that fraction dropped at
+    random, seeded by ``seed``). Known pixels come back exactly as given."""
+    images = check_observed(images)
+    mask = known_mask(*images.shape[-2:], known=known, box=box, mask_file=mask_file, random_pixels=random_pixels,
+                      seed=seed)
+    return solve(_model_and_dir(model)[0], Masked(images, mask), method, **options)
+
+
+def upscale(model: GenerativeModel | str | os.PathLike, images: torch.Tensor, factor: int, *, method: str = "auto",
+            **options: Any) -> Restoration:
+    """``images`` ×``factor`` (2 or 4) larger, as if they had been area-downsampled from the result."""
+    return solve(_model_and_dir(model)[0], LowResolution(images, factor), method, **options)
+
+
+def colorize(model: GenerativeModel | str | os.PathLike, images: torch.Tensor, *, method: str = "auto",
+             **options: Any) -> Restoration:
+    """Colour images whose BT.601 luma is the grey ``images`` (RGB input is greyed first)."""
+    return solve(_model_and_dir(model)[0], Grey(images), method, **options)
+
+
+def restore_image_files(model: GenerativeModel | str | os.PathLike, task: str, files: Sequence[str | os.PathLike],
+                        out: str | os.PathLike, *, sigma: float | None = None, factor: int | None = None,
+                        box: Sequence[int] | None = None, mask_file: str | os.PathLike | None = None,
+                        random_pixels: float | None = None, seed: int = 0, method: str = "auto",
+                        **options: Any) -> dict[str, Any]:
+    """The CLI's restoring verbs over image files at their own sizes: ``task`` is denoise, inpaint, upscale or
+    colorize, with that task's arguments; see :func:`latentforge.jobs.restore.files.restore_files`."""
+    model = _model_and_dir(model)[0]
+    makers = {
+        "denoise": lambda image, _: Noisy(image, sigma),
+        "inpaint": lambda image, _: Masked(image, known_mask(*image.shape[-2:], box=box, mask_file=mask_file,
+                                                             random_pixels=random_pixels, seed=seed)),
+        "upscale": lambda image, _: LowResolution(image, factor),
+        "colorize": lambda image, _: Grey(image),
+    }
+    if task not in makers:
+        raise ConfigError(f"Unknown restoration task {task!r}; choose one of {', '.join(makers)}.")
+    channels = 1 if task == "colorize" else model.image_shape[0]
+    return restore_files(model, files, out, makers[task], channels=channels, method=method, **options)

@@ -55,17 +55,31 @@ def latent_dim_of(model: GenerativeModel) -> int:
 
 def invert(model: GenerativeModel, images: torch.Tensor, *, steps: int = 500, lr: float = 0.05,
            encoder: Callable[[torch.Tensor], object] | None = None, seed: int = 0,
-           labels: torch.Tensor | None = None, prior_weight: float = 0.0) -> Inversion:
+           labels: torch.Tensor | None = None, prior_weight: float = 0.0,
+           operator: Callable[[torch.Tensor], torch.Tensor] | None = None,
+           start: torch.Tensor | None = None) -> Inversion:
     """Optimise one latent per image so the model reproduces ``images`` (N×C×H×W in [0, 1]).
 
     Starts from ``encoder(images)`` (its mean if it returns a distribution) or from N(0, I) draws seeded
     by ``seed``; runs ``steps`` Adam steps at ``lr`` on the per-image MSE + ``prior_weight``·‖z‖²/d, and
     returns the latent with the lowest MSE seen for each image. The model's weights are not changed.
+
+    Projection onto the model's range (Bora et al., 2017): with a differentiable forward ``operator`` A (a
+    mask, a downsampling, greying) the MSE is between A(G(z)) and ``images``, which are then observations of
+    whatever shape A gives; the encoder starts from ``start`` (a first guess of the clean images at the
+    model's shape) instead, and ``error`` is the MSE in the observed space.
     """
     if steps < 0 or not lr > 0 or prior_weight < 0:
         raise ConfigError(f"Inversion needs steps ≥ 0, lr > 0 and prior_weight ≥ 0; got steps {steps}, lr {lr}, "
                           f"prior_weight {prior_weight}.")
-    images = check_images(model, images)
+    if operator is None:
+        images = check_images(model, images)
+        operator, start = (lambda x: x), images
+    elif start is None:
+        raise ConfigError("Projection through a forward operator needs a first guess of the clean images (start).")
+    else:
+        start = check_images(model, start)
+        images = images.to(start.device)
     g = latent_to_image(model, labels)
     latent_dim_of(model)  # a model whose latents are not vectors fails here, before the work
     was_training = model.training
@@ -73,7 +87,7 @@ def invert(model: GenerativeModel, images: torch.Tensor, *, steps: int = 500, lr
     try:
         with torch.no_grad():
             if encoder is not None:
-                z0 = latent_of(encoder(images)).detach().float()
+                z0 = latent_of(encoder(start)).detach().float()
             else:
                 gen = torch.Generator(device=images.device).manual_seed(seed)
                 z0 = torch.randn(images.shape[0], latent_dim_of(model), generator=gen, device=images.device)
@@ -83,8 +97,8 @@ def invert(model: GenerativeModel, images: torch.Tensor, *, steps: int = 500, lr
         best_z, best_err = z0.clone(), torch.full((images.shape[0],), float("inf"), device=images.device)
         for step in range(steps + 1):
             with torch.enable_grad():  # also when called under torch.no_grad()
-                err = (g(z) - images).pow(2).flatten(1).mean(1)
-                loss = err.sum() + prior_weight * z.pow(2).mean(1).sum()
+                err = (operator(g(z)) - images).pow(2).flatten(1).mean(1)
+                loss = err.sum() + prior_weight * z.pow(2).flatten(1).mean(1).sum()
             with torch.no_grad():  # keep the best latent so far (the error of z before this update)
                 better = err < best_err
                 best_err = torch.where(better, err.detach(), best_err)
@@ -96,7 +110,7 @@ def invert(model: GenerativeModel, images: torch.Tensor, *, steps: int = 500, lr
             optimizer.step()
         with torch.no_grad():
             reconstructions = g(best_z)
-            error = (reconstructions - images).pow(2).flatten(1).mean(1)
+            error = (operator(reconstructions) - images).pow(2).flatten(1).mean(1)
     finally:
         model.train(was_training)
     return Inversion(best_z, reconstructions.cpu(), error.cpu())

@@ -21,17 +21,22 @@ from .base import GenerativeModel, ModelConfig, latent_of
 from .capabilities import (
     Capability,
     SupportsAnySize,
+    SupportsColorizing,
     SupportsContinuousCode,
+    SupportsDenoising,
     SupportsImportanceWeights,
+    SupportsInpainting,
     SupportsLatentGeneration,
     SupportsPosterior,
+    SupportsUpscaling,
     require_capability,
 )
 from .registry import available_models, build_model, config_from_dict, get_model_class, register
 from .saving import load_model, save_model
 
 __all__ = [
-    "Capability", "GenerativeModel", "ModelConfig", "SupportsAnySize", "SupportsContinuousCode",
-    "SupportsImportanceWeights", "SupportsLatentGeneration", "SupportsPosterior", "available_models", "build_model",
+    "Capability", "GenerativeModel", "ModelConfig", "SupportsAnySize", "SupportsColorizing", "SupportsContinuousCode",
+    "SupportsDenoising", "SupportsImportanceWeights", "SupportsInpainting", "SupportsLatentGeneration",
+    "SupportsPosterior", "SupportsUpscaling", "available_models", "build_model",
     "config_from_dict", "get_model_class", "latent_of", "load_model", "register", "require_capability", "save_model",
 ]

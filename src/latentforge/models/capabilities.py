@@ -80,6 +80,38 @@ class SupportsAnySize(Protocol):
         """Image sides must be multiples of this."""
 
 
+@runtime_checkable
+class SupportsDenoising(Protocol):
+    """Dedicated denoisers (``models/restorer.py``)."""
+
+    def denoise(self, noisy: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        """Clean estimates of N×C×H×W images with Gaussian noise of std ``sigma`` ([0, 1] scale)."""
+
+
+@runtime_checkable
+class SupportsInpainting(Protocol):
+    """Dedicated inpainters."""
+
+    def inpaint(self, images: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """``images`` with the pixels where the boolean mask ``known`` (N×1×H×W) is False filled in."""
+
+
+@runtime_checkable
+class SupportsUpscaling(Protocol):
+    """Dedicated super-resolvers."""
+
+    def upscale(self, low: torch.Tensor, factor: int) -> torch.Tensor:
+        """N×C×h×w images upscaled ×``factor``."""
+
+
+@runtime_checkable
+class SupportsColorizing(Protocol):
+    """Dedicated colourisers."""
+
+    def colorize(self, grey: torch.Tensor) -> torch.Tensor:
+        """N×3×H×W colour images whose luma is the N×1×H×W ``grey``."""
+
+
 def require_capability(model: GenerativeModel, capability: Capability) -> None:
     """Raise a ConfigError naming what the model supports when it cannot do ``capability``."""
     if capability not in model.capabilities:

@@ -12,7 +12,8 @@ degradation's parameters (σ, the mask, the factor) are input channels, so one m
 - ``super-resolver``: VDSR's recipe (Kim et al., 2016): a residual on the bicubic upscaling, one network for
   ×2 and ×4 with the factor as an input map.
 - ``colorizer`` (RGB data): the grey image in, colour out (Zhang et al., 2016, predict what the grey image
-  lacks); the output's luma is corrected to equal the input, so only the colour is invented.
+  lacks); the output keeps the input as its luma (the chroma is scaled back where it would leave [0, 1]), so
+  only the colour is invented.
 
 Restorers declare the ``restore`` capability only: they do not sample, encode or give likelihoods.
 """
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..metrics.reconstruction import mse_per_image, psnr
-from ..nn.degradations import gaussian_noise, random_training_masks, salt_and_pepper, to_grey
+from ..nn.degradations import gaussian_noise, random_training_masks, salt_and_pepper, to_grey, with_luma
 from ..nn.unet import UNet
 from ..validation import MAX_DEPTH, MAX_WIDTH, Limit, at_least, fraction
 from .base import GenerativeModel, ModelConfig
@@ -232,9 +233,8 @@ class Colorizer(Restorer):
         return 1
 
     def colorize(self, grey: torch.Tensor) -> torch.Tensor:
-        """RGB images N×3×H×W whose luma equals ``grey`` (N×1×H×W in [0, 1]) up to clipping."""
-        out = grey.expand(-1, 3, -1, -1) + self.net(grey)
-        return (out + (grey - to_grey(out))).clamp(0, 1)
+        """RGB images N×3×H×W in [0, 1] whose luma is ``grey`` (N×1×H×W in [0, 1])."""
+        return with_luma(grey.expand(-1, 3, -1, -1) + self.net(grey), grey)
 
     def degrade_and_restore(self, x):
         return self.colorize(to_grey(x))

@@ -172,3 +172,37 @@ def to_grey(images: torch.Tensor) -> torch.Tensor:
         raise DataError(f"Greying needs RGB images (3 channels), got {images.shape[1]}.")
     weights = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
     return (images * weights).sum(1, keepdim=True)
+
+
+def estimate_sigma(images: torch.Tensor) -> torch.Tensor:
+    """The Gaussian noise std of each image (N, [0, 1] scale), from the median absolute Haar diagonal detail
+    coefficient divided by 0.6745 (Donoho & Johnstone, 1994), as scikit-image's ``estimate_sigma``.
+
+    Blocks touching 0 or 1 are left out where enough others remain: noise clipped at black or white (the
+    background of a digit) has a smaller spread there and would bias the estimate low.
+    """
+    images = _check_images(images)
+    n, c, h, w = images.shape
+    if h < 2 or w < 2:
+        raise DataError(f"Estimating the noise level needs images of at least 2×2 pixels, got {w}×{h}.")
+    x = images[..., : h // 2 * 2, : w // 2 * 2].float()
+    a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
+    d, e = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+    detail = ((a - b - d + e) / 2).abs().reshape(n, -1)
+    blocks = torch.stack([a, b, d, e]).reshape(4, n, -1)
+    inside = ((blocks > 0) & (blocks < 1)).all(0)
+    sigmas = []
+    for coefficients, keep in zip(detail, inside):
+        chosen = coefficients[keep] if keep.sum() >= max(16, keep.numel() // 10) else coefficients
+        sigmas.append(chosen.median() / 0.6745)
+    return torch.stack(sigmas).to(images.dtype)
+
+
+def with_luma(colour: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:
+    """RGB images in [0, 1] whose BT.601 luma is exactly ``grey`` (N×1×H×W in [0, 1]), with the chroma of
+    ``colour`` (N×3×H×W): grey + t·(colour − its luma), t ≤ 1 the largest that stays inside [0, 1] per pixel
+    (the weights sum to one, so the chroma adds no luma and t = 0 is the grey pixel itself)."""
+    chroma = colour - to_grey(colour)
+    room = torch.where(chroma > 0, (1 - grey) / chroma.clamp(min=1e-12), grey / (-chroma).clamp(min=1e-12))
+    t = torch.where(chroma == 0, torch.ones_like(room), room).amin(1, keepdim=True).clamp(0, 1)
+    return grey + t * chroma
