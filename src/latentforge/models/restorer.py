@@ -41,10 +41,23 @@ class RestorerConfig(ModelConfig):
     width: int = 32  # channels at full resolution; doubles per level up to 4×
     levels: int = 2  # stride-2 levels (image sides must be multiples of 2**levels; other sizes are padded)
     blocks: int = 2  # residual blocks per level, on the way down and on the way up
+    # > 1: the UNet runs on the s×s sub-images of a pixel unshuffle (FFDNet, Zhang et al. 2018), s² times fewer
+    # positions at full resolution for the same width: what makes a photo denoiser fast.
+    unshuffle: int = 1
 
     limits: ClassVar[dict[str, Limit]] = {
         "width": at_least(1, MAX_WIDTH), "levels": at_least(1, 8), "blocks": at_least(0, MAX_DEPTH),
+        "unshuffle": at_least(1, 8),
     }
+
+    def check_image_shape(self, shape):
+        super().check_image_shape(shape)
+        multiple = 2 ** self.levels * self.unshuffle
+        if any(side % multiple for side in shape[1:]):
+            with_unshuffle = f" with unshuffle {self.unshuffle}" if self.unshuffle > 1 else ""
+            raise ConfigError(f"A {self.levels}-level restorer{with_unshuffle} trains on images whose sides are "
+                              f"multiples of {multiple}, got {shape[1]}×{shape[2]}; set data.crop_size or image_size, "
+                              "or use fewer levels (whole images of any size are padded when restored).")
 
 
 class Restorer(GenerativeModel):
@@ -56,8 +69,9 @@ class Restorer(GenerativeModel):
 
     def __init__(self, config: RestorerConfig):
         super().__init__(config)
-        c = self.image_shape[0]
-        self.net = UNet(self.input_channels(c), self.output_channels(c), config.width, config.levels, config.blocks)
+        c, s = self.image_shape[0], config.unshuffle
+        self.net = UNet(self.input_channels(c) * s * s, self.output_channels(c) * s * s, config.width, config.levels,
+                        config.blocks)
 
     def input_channels(self, c: int) -> int:
         return c
@@ -67,7 +81,12 @@ class Restorer(GenerativeModel):
 
     @property
     def size_multiple(self) -> int:
-        return self.net.size_multiple
+        return self.net.size_multiple * self.config.unshuffle
+
+    def run_net(self, x: torch.Tensor) -> torch.Tensor:
+        """The UNet at full resolution, or on the sub-images of a pixel unshuffle."""
+        s = self.config.unshuffle
+        return self.net(x) if s == 1 else F.pixel_shuffle(self.net(F.pixel_unshuffle(x, s)), s)
 
     def degrade_and_restore(self, x: torch.Tensor) -> torch.Tensor:
         """The restoration of a random degradation of clean images ``x`` (global RNG)."""
@@ -126,7 +145,7 @@ class Denoiser(Restorer):
             inputs.append(_level_map(sigma, noisy))
             if self.config.salt_pepper > 0:
                 inputs.append(_level_map(amount, noisy))
-        return noisy + self.net(torch.cat(inputs, 1))
+        return noisy + self.run_net(torch.cat(inputs, 1))
 
     def degrade_and_restore(self, x):
         noisy, sigma = gaussian_noise(x, tuple(self.config.sigma_range))
@@ -161,7 +180,7 @@ class Inpainter(Restorer):
         """``images`` (N×C×H×W) with the pixels where the boolean ``known`` (N×1×H×W or 1×1×H×W) is False
         filled in; known pixels are returned exactly as given."""
         keep = known.to(images.dtype).expand(images.shape[0], 1, *images.shape[2:])
-        filled = self.net(torch.cat([images * keep, keep], 1)).add(images * keep).clamp(0, 1)
+        filled = self.run_net(torch.cat([images * keep, keep], 1)).add(images * keep).clamp(0, 1)
         return torch.where(keep.bool(), images, filled)
 
     def degrade_and_restore(self, x):
@@ -204,7 +223,7 @@ class SuperResolver(Restorer):
             raise ConfigError(f"This super-resolver was trained for ×{', ×'.join(map(str, self.config.factors))}, "
                               f"not ×{factor}.")
         up = F.interpolate(low, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)
-        return up + self.net(torch.cat([up, _level_map(factor / 4, up)], 1))
+        return up + self.run_net(torch.cat([up, _level_map(factor / 4, up)], 1))
 
     def degrade_and_restore(self, x):
         factors = self.config.factors
@@ -234,7 +253,7 @@ class Colorizer(Restorer):
 
     def colorize(self, grey: torch.Tensor) -> torch.Tensor:
         """RGB images N×3×H×W in [0, 1] whose luma is ``grey`` (N×1×H×W in [0, 1])."""
-        return with_luma(grey.expand(-1, 3, -1, -1) + self.net(grey), grey)
+        return with_luma(grey.expand(-1, 3, -1, -1) + self.run_net(grey), grey)
 
     def degrade_and_restore(self, x):
         return self.colorize(to_grey(x))
