@@ -199,3 +199,14 @@ def test_bad_masks_sigmas_factors_and_methods_get_clear_errors(saved, tmp_path):
         Noisy(blobs(1) * 2, 0.1)
     with pytest.raises(DataError, match="works on grey images"):
         lf.denoise(saved["denoiser"], blobs(1, channels=3), 0.1)
+
+
+def test_an_unshuffled_denoiser_runs_on_sub_images_and_keeps_any_size():
+    model = build_model("denoiser", {**TINY, "unshuffle": 2, "image_shape": (1, 16, 16)})
+    torch.nn.init.normal_(model.net.tail[-1].weight, std=0.05)
+    assert model.size_multiple == 4 and model.net.head.in_channels == 2 * 4
+    noisy = torch.rand(1, 1, 37, 53)
+    out = lf.denoise(model, noisy, 0.1).images
+    assert out.shape == noisy.shape and not torch.equal(out, noisy)
+    with pytest.raises(ConfigError, match="multiples of 4"):
+        build_model("denoiser", {**TINY, "unshuffle": 2, "image_shape": (1, 18, 18)})
