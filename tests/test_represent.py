@@ -12,7 +12,7 @@ from PIL import Image
 
 from latentforge.errors import CheckpointError, ConfigError, IntegrityError
 from latentforge.jobs import represent
-from latentforge.metrics.ood import auprc, auroc
+from latentforge.metrics.ood import auprc, auroc, knn_distance
 from latentforge.metrics.probes import knn_probe, linear_probe
 from latentforge.models import build_model
 from test_cli import run
@@ -57,6 +57,17 @@ def test_auroc_of_a_perfect_score_is_one_and_of_identical_sets_one_half():
         auroc([0.0, np.nan], [1.0])
 
 
+def test_knn_distance_is_zero_on_the_reference_and_grows_away_from_it():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(50, 4)) + np.array([5.0, 0, 0, 0])  # a cluster around the first axis
+    near, far = reference[:5] * 2.0, rng.normal(size=(5, 4)) - np.array([5.0, 0, 0, 0])
+    assert np.allclose(knn_distance(reference, near, k=1), 0, atol=1e-9)  # scale does not matter: normalised
+    assert knn_distance(reference, far, k=3).min() > knn_distance(reference, reference[5:10], k=3).max()
+    assert auroc(knn_distance(reference, reference[:10], 2), knn_distance(reference, far, 2)) == 1.0
+    with pytest.raises(ValueError, match="k must be"):
+        knn_distance(reference, far, k=51)
+
+
 def test_saved_probe_round_trip_without_pickle_predicts_the_same(tmp_path):
     x, y = separable(90, 0)
     probe = represent.LinearProbe.fit("shapes", x, y, c=1.0, class_names=["a", "b", "c"])
@@ -98,16 +109,20 @@ def test_anomaly_scores_shapes_and_errors():
     torch.manual_seed(0)
     model = build_model("vae", {"latent_dim": 3, "channels": 4, "blocks": 0, "image_shape": (1, 16, 16)}).eval()
     x = torch.rand(5, 1, 16, 16)
-    scores = represent.anomaly_scores(model, x, k=4)
-    assert set(scores) == {"elbo", "iwae", "complexity"} and all(s.shape == (5,) for s in scores.values())
+    reference = represent.embed(model, torch.rand(20, 1, 16, 16))
+    scores = represent.anomaly_scores(model, x, k=4, reference=reference, neighbours=3)
+    assert set(scores) == {"elbo", "iwae", "complexity", "knn"} and all(s.shape == (5,) for s in scores.values())
+    assert (scores["knn"] >= 0).all() and (scores["knn"] <= 2).all()  # distances between unit vectors
     assert (scores["iwae"] <= scores["elbo"] + 1e-6).all()  # the k-sample bound is at least the ELBO
-    again = represent.anomaly_scores(model, x, k=4)
+    again = represent.anomaly_scores(model, x, k=4, scores=("iwae",))
     np.testing.assert_array_equal(scores["iwae"], again["iwae"])  # seeded
     with pytest.raises(ConfigError, match="Unknown anomaly score"):
         represent.anomaly_scores(model, x, scores=("bogus",))
     gan = build_model("dcgan", {"latent_dim": 4, "channels": 4, "image_shape": (1, 16, 16)})
     with pytest.raises(ConfigError, match="cannot score anomalies"):
         represent.anomaly_scores(gan, x)
+    with pytest.raises(ConfigError, match="needs reference embeddings"):
+        represent.anomaly_scores(model, x, scores=("knn",))
 
 
 def test_embed_and_project():
@@ -150,7 +165,7 @@ def test_cli_embed_probe_classify_anomaly_and_map(vae_run, tmp_path):
     predicted = json.loads(run("classify", tmp / "vae", image).output)
     assert predicted[0]["label"] in (0, 1, 2) and 0 < predicted[0]["probability"] <= 1
     scores = json.loads(run("anomaly", tmp / "vae", "--ood", "flipped", "--k", "2", "--no-progress").output)
-    assert set(scores["scores"]) == {"elbo", "iwae", "complexity"} and scores["ood_images"] == 24
+    assert set(scores["scores"]) == {"elbo", "iwae", "complexity", "knn"} and scores["ood_images"] == 24
     run("latent-map", tmp / "vae", "-o", tmp_path / "map.png")
     assert Image.open(tmp_path / "map.png").size[0] > 100
 

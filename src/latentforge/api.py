@@ -642,17 +642,25 @@ def classify(model: GenerativeModel | str | os.PathLike, files: Sequence[str | o
 def anomaly(model: GenerativeModel | str | os.PathLike, ood: str, data: str | None = None, *,
             data_dir: str | None = None, ood_dir: str | None = None, split: str = "test",
             max_images: int | None = None, k: int = 16, scores: Sequence[str] = represent_jobs.SCORES,
-            seed: int = 0, progress: bool = False) -> dict[str, Any]:
+            reference_images: int = 10000, neighbours: int = represent_jobs.KNN_NEIGHBOURS, seed: int = 0,
+            progress: bool = False) -> dict[str, Any]:
     """Anomaly scores of an in-distribution ``split`` and of an OOD set (a dataset name, folder:PATH, npz:PATH, or
     ``flipped``: the in-distribution images flipped upside down), with the AUROC and AUPRC of each score
-    (OOD = positive; higher score = more anomalous)."""
+    (OOD = positive; higher score = more anomalous). The ``knn`` score compares latent codes with those of the
+    first ``reference_images`` training images of the in-distribution data (``neighbours``-th nearest)."""
     model, _ = _model_and_dir(model)
+    check_value("reference_images", reference_images, int, at_least(1))
+    check_value("neighbours", neighbours, int, at_least(1))
     inside, _, _ = _split_of(model, data, split, data_dir, max_images)
     if ood == "flipped":
         outside = inside.flip(-2)
     else:
         outside = to_float(_dataset_at_model_shape(model, ood, split, ood_dir or data_dir).images[:max_images])
-    kwargs = dict(scores=tuple(scores), k=k, seed=seed, progress=progress)
+    reference = None
+    if "knn" in scores:
+        reference = represent_jobs.embed(model, _split_of(model, data, "train", data_dir, reference_images)[0],
+                                         progress=progress)
+    kwargs = dict(scores=tuple(scores), k=k, reference=reference, neighbours=neighbours, seed=seed, progress=progress)
     s_in = represent_jobs.anomaly_scores(model, inside, **kwargs)
     s_out = represent_jobs.anomaly_scores(model, outside, **kwargs)
     rows = {name: {"auroc": auroc(s_in[name], s_out[name]), "auprc": auprc(s_in[name], s_out[name]),
@@ -681,7 +689,8 @@ __all__ = ["Attribute", "Run", "anomaly", "attributes", "build_run_config", "che
            "check_output_target", "class_edit", "classify", "comparison_grid", "dataset_images", "demo", "edit",
            "embed", "evaluate", "generate", "group_images", "interpolate", "invert", "latent_map", "load",
            "make_attribute", "non_finite_to_none", "probe", "read_images", "reconstruct", "reconstruct_files",
-           "reconstruct_whole_image", "sample", "train", "traverse", "write_grid", "write_image", "write_json"]
+           "reconstruct_whole_image", "sample", "train", "traverse", "write_grid", "write_image", "write_json",
+           "denoise", "inpaint", "upscale", "colorize", "restore_image_files"]
 
 
 # -- restoration (issue 21): a dedicated model, or projection onto any VAE or GAN (jobs/restore) --------------

@@ -600,18 +600,23 @@ def classify(model_path, images, probe_name) -> None:
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", help="Split of both sets.")
 @click.option("-n", "n", type=POSITIVE, help="At most this many images of each set.")
 @click.option("--k", type=POSITIVE, default=16, help="Importance samples per image.")
-@click.option("--score", "scores", type=click.Choice(["elbo", "iwae", "complexity"]), multiple=True,
+@click.option("--score", "scores", type=click.Choice(["elbo", "iwae", "complexity", "knn"]), multiple=True,
               help="Scores to compute (repeatable; default: all).")
+@click.option("--reference", "reference_images", type=POSITIVE, default=10000,
+              help="knn: training images whose latent codes are the in-distribution reference.")
+@click.option("--neighbours", type=POSITIVE, default=50, help="knn: distance to this nearest reference code.")
 @click.option("--seed", type=SEED, default=0, help="Seed of the importance samples.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
-def anomaly(model_path, ood, data, data_dir, ood_dir, split, n, k, scores, seed, progress) -> None:
-    """AUROC and AUPRC of anomaly scores (negative ELBO, importance-sampled NLL, input-complexity corrected)
-    separating an OOD set from the in-distribution split, as JSON."""
+def anomaly(model_path, ood, data, data_dir, ood_dir, split, n, k, scores, reference_images, neighbours, seed,
+            progress) -> None:
+    """AUROC and AUPRC of anomaly scores (negative ELBO, importance-sampled NLL, input-complexity corrected, latent
+    k-NN distance) separating an OOD set from the in-distribution split, as JSON."""
     from .api import anomaly as api_anomaly
 
     kwargs = {"scores": scores} if scores else {}
     result = api_anomaly(model_path, ood, data, data_dir=data_dir, ood_dir=ood_dir, split=split, max_images=n, k=k,
-                         seed=seed, progress=progress, **kwargs)
+                         reference_images=reference_images, neighbours=neighbours, seed=seed, progress=progress,
+                         **kwargs)
     _echo_json(_finite_figures({key: result[key] for key in ("ood", "in_images", "ood_images", "k", "scores")}))
 
 

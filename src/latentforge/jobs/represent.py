@@ -9,7 +9,9 @@ latent maps.
   ``elbo``: the negative ELBO in nats; ``iwae``: the negative importance-sampled log-likelihood (k samples);
   ``complexity``: the input-complexity–corrected score of Serrà et al. (2020), S(x) = −log₂ p(x) − L(x), with
   −log₂ p(x) from the k-sample bound and L(x) the length in bits of the image as a PNG (the generic
-  compressor), which removes the bias of likelihoods towards simple images (Nalisnick et al., 2019).
+  compressor), which removes the bias of likelihoods towards simple images (Nalisnick et al., 2019);
+  ``knn``: the distance from the image's normalised latent code to its k-th nearest normalised code of
+  in-distribution training images (Sun et al., 2022), which needs no likelihood and reads the representation.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tqdm.auto import tqdm
 from ..data import to_uint8
 from ..errors import CheckpointError, ConfigError
 from ..io import atomic_write_bytes
+from ..metrics.ood import knn_distance
 from ..metrics.probes import fit_linear
 from ..models import GenerativeModel
 from ..models.capabilities import SupportsImportanceWeights
@@ -38,7 +41,9 @@ from .latent_space import latent_space
 
 PROBES = "probes"
 FORMAT = 1
-SCORES = ("elbo", "iwae", "complexity")
+LIKELIHOOD_SCORES = ("elbo", "iwae", "complexity")
+SCORES = (*LIKELIHOOD_SCORES, "knn")
+KNN_NEIGHBOURS = 50  # Sun et al. (2022) use k = 50 with their full training sets
 
 
 # -- embeddings -----------------------------------------------------------------------------------------
@@ -149,15 +154,30 @@ def png_bits(images: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def anomaly_scores(model: GenerativeModel, images: torch.Tensor, *, scores: tuple[str, ...] = SCORES, k: int = 16,
-                   batch_size: int = 100, seed: int = 0, progress: bool = False) -> dict[str, np.ndarray]:
+                   reference: np.ndarray | None = None, neighbours: int = KNN_NEIGHBOURS, batch_size: int = 100,
+                   seed: int = 0, progress: bool = False) -> dict[str, np.ndarray]:
     """Per-image anomaly scores (higher = more unusual) named in ``scores``; ``k`` importance samples per image
-    give both the ELBO (their mean log-weight) and the importance-sampled likelihood (their log-mean-exp)."""
+    give both the ELBO (their mean log-weight) and the importance-sampled likelihood (their log-mean-exp);
+    ``knn`` needs the ``reference`` embeddings (:func:`embed` of in-distribution training images)."""
     unknown = [s for s in scores if s not in SCORES]
     if unknown or not scores:
         raise ConfigError(f"Unknown anomaly score(s) {unknown or scores!r}; choose from {', '.join(SCORES)}.")
+    out: dict[str, np.ndarray] = {}
+    if any(s in LIKELIHOOD_SCORES for s in scores):
+        out.update(likelihood_scores(model, images, k=k, batch_size=batch_size, seed=seed, progress=progress))
+    if "knn" in scores:
+        if reference is None:
+            raise ConfigError("The knn score needs reference embeddings of in-distribution training images.")
+        out["knn"] = knn_distance(reference, embed(model, images, progress=progress), min(neighbours, len(reference)))
+    return {s: out[s] for s in scores}
+
+
+def likelihood_scores(model: GenerativeModel, images: torch.Tensor, *, k: int, batch_size: int, seed: int,
+                      progress: bool) -> dict[str, np.ndarray]:
+    """The negative ELBO, the negative k-sample log-likelihood (nats) and the complexity score (bits)."""
     if not isinstance(model, SupportsImportanceWeights):
-        raise ConfigError(f"A {model.name} model gives no likelihood, so it cannot score anomalies; use a VAE-family "
-                          "model (vae, iwae, hvae, ...).")
+        raise ConfigError(f"A {model.name} model gives no likelihood, so it cannot score anomalies by elbo, iwae or "
+                          "complexity; use a VAE-family model (vae, iwae, hvae, ...) or the knn score.")
     if not isinstance(k, int) or k < 1:
         raise ConfigError(f"k (importance samples per image) must be a whole number ≥ 1, got {k!r}.")
     model.eval()
@@ -176,9 +196,8 @@ def anomaly_scores(model: GenerativeModel, images: torch.Tensor, *, scores: tupl
     finally:
         torch.random.set_rng_state(generator_state)
     out = {"elbo": torch.cat(elbo).numpy(), "iwae": torch.cat(iwae).numpy()}
-    if "complexity" in scores:
-        out["complexity"] = out["iwae"] / math.log(2) - png_bits(images)
-    return {s: out[s] for s in scores}
+    out["complexity"] = out["iwae"] / math.log(2) - png_bits(images)
+    return out
 
 
 # -- latent maps ---------------------------------------------------------------------------------------

@@ -31,3 +31,21 @@ def auprc(in_scores, out_scores) -> float:
     """Average precision of finding the OOD images by ranking on the score (OOD = positive)."""
     truth, scores = _labelled(in_scores, out_scores)
     return float(average_precision_score(truth, scores))
+
+
+def knn_distance(reference, queries, k: int = 1) -> np.ndarray:
+    """Anomaly score of each query: the Euclidean distance from its L2-normalised feature vector to the k-th
+    nearest of the normalised ``reference`` vectors (in-distribution training features), as in Sun et al.
+    (2022), "Out-of-distribution detection with deep nearest neighbors"."""
+    from sklearn.neighbors import NearestNeighbors
+
+    reference = np.asarray(reference, dtype=np.float64)
+    queries = np.asarray(queries, dtype=np.float64)
+    if reference.ndim != 2 or queries.ndim != 2 or reference.shape[1] != queries.shape[1]:
+        raise ValueError(f"knn_distance needs N×D reference and M×D query features, got {reference.shape} and "
+                         f"{queries.shape}.")
+    if not 1 <= k <= len(reference):
+        raise ValueError(f"k must be between 1 and the {len(reference)} reference features, got {k}.")
+    unit = lambda a: a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    distances, _ = NearestNeighbors(n_neighbors=k).fit(unit(reference)).kneighbors(unit(queries))
+    return distances[:, -1]
