@@ -9,8 +9,9 @@ The model is any saved run trained on Fashion-MNIST without labels (``--model RU
 Probes: scikit-learn logistic regression and k-NN on standardised features, C and k chosen on a held-out tenth
 of the training split, test accuracy reported once (``latentforge.metrics.probes``). OOD: per-image scores
 from ``--k`` importance samples (negative ELBO, negative importance-sampled log-likelihood, and the
-input-complexity–corrected score of Serrà et al. 2020 with PNG as the generic compressor), AUROC and AUPRC with
-the OOD set as positives (``latentforge.metrics.ood``).
+input-complexity–corrected score of Serrà et al. 2020 with PNG as the generic compressor) and the latent k-NN
+distance to the first 10,000 training images' codes (Sun et al. 2022, k = 50), AUROC and AUPRC with the OOD set
+as positives (``latentforge.metrics.ood``).
 
     python benchmarks/represent_fashion.py --model RUN --data-dir DIR   # writes benchmarks/results/ and docs/
     python benchmarks/represent_fashion.py --model RUN --quick          # small subsets, output in a temp folder
