@@ -21,6 +21,7 @@ Restorers declare the ``restore`` capability only: they do not sample, encode or
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 import torch
@@ -50,14 +51,21 @@ class RestorerConfig(ModelConfig):
         "unshuffle": at_least(1, 8),
     }
 
+    def training_multiple(self) -> int:
+        """What the sides of training images must be multiples of (restoring pads images of any size)."""
+        return 2 ** self.levels * self.unshuffle
+
     def check_image_shape(self, shape):
         super().check_image_shape(shape)
-        multiple = 2 ** self.levels * self.unshuffle
+        multiple = self.training_multiple()
         if any(side % multiple for side in shape[1:]):
-            with_unshuffle = f" with unshuffle {self.unshuffle}" if self.unshuffle > 1 else ""
-            raise ConfigError(f"A {self.levels}-level restorer{with_unshuffle} trains on images whose sides are "
-                              f"multiples of {multiple}, got {shape[1]}×{shape[2]}; set data.crop_size or image_size, "
-                              "or use fewer levels (whole images of any size are padded when restored).")
+            raise ConfigError(f"This restorer ({self.levels} levels, unshuffle {self.unshuffle}"
+                              f"{self.factors_note()}) trains on images whose sides are multiples of {multiple}, got "
+                              f"{shape[1]}×{shape[2]}; set data.crop_size or image_size, or use fewer levels (whole "
+                              "images of any size are padded when restored).")
+
+    def factors_note(self) -> str:
+        return ""
 
 
 class Restorer(GenerativeModel):
@@ -202,11 +210,11 @@ class SuperResolverConfig(RestorerConfig):
         if not self.factors or any(f not in (2, 4) for f in self.factors):
             raise ConfigError(f"factors must be a non-empty list of 2 and/or 4, got {list(self.factors)}.")
 
-    def check_image_shape(self, shape):
-        super().check_image_shape(shape)
-        if any(side % max(self.factors) for side in shape[1:]):
-            raise ConfigError(f"A super-resolver for ×{max(self.factors)} trains on images whose sides are multiples "
-                              f"of {max(self.factors)}, got {shape[1]}×{shape[2]}; set data.crop_size or image_size.")
+    def training_multiple(self) -> int:
+        return math.lcm(super().training_multiple(), max(self.factors))
+
+    def factors_note(self) -> str:
+        return f", ×{max(self.factors)}"
 
 
 @register("super-resolver")
