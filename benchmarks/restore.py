@@ -109,6 +109,9 @@ def classical_methods(task: str, settings: dict[str, float], nlm: dict | None = 
     return classical.upscalers(int(task[len("sr"):]))
 
 
+MODEL_DIRS: dict[Any, Path] = {}  # where each loaded model came from (its training record is there)
+
+
 def find_model(models_dir: Path | None, data: str, name: str):
     """Our saved model ``models_dir/data/name`` (or its ``model/``), loaded; None when there is none."""
     import latentforge as lf
@@ -116,7 +119,11 @@ def find_model(models_dir: Path | None, data: str, name: str):
     if models_dir is None:
         return None
     folder = models_dir / data / name
-    return lf.load(folder) if (folder / "model").is_dir() or (folder / "config.json").is_file() else None
+    if not ((folder / "model").is_dir() or (folder / "config.json").is_file()):
+        return None
+    model = lf.load(folder)
+    MODEL_DIRS[model] = folder
+    return model
 
 
 def restore_with(model, task: str, degraded, known, method: str, **options):
@@ -130,17 +137,25 @@ def restore_with(model, task: str, degraded, known, method: str, **options):
     return lf.upscale(model, degraded, int(task[len("sr"):]), method=method, **options).images
 
 
-def our_methods(task: str, models: dict[str, Any], prior_weights: dict[str, float], steps: int
+def label(model, data: str, what: str) -> str:
+    """A row's method name for our model, saying what it was trained on when that is another data set."""
+    import latentforge as lf
+
+    trained_on = (lf.api.training_record(MODEL_DIRS[model]).get("data") or {}).get("name")
+    return f"ours: {what}" + (f" (trained on {trained_on})" if trained_on and trained_on != data else "")
+
+
+def our_methods(task: str, data: str, models: dict[str, Any], prior_weights: dict[str, float], steps: int
                 ) -> dict[str, Callable]:
     """label → fn(degraded batch, known) for our dedicated model and projection onto the VAE, where present."""
     methods = {}
     dedicated = models.get(TASK_MODEL[task.rstrip("0123456789").split("_")[0]])
     if dedicated is not None:
-        methods[f"ours: {dedicated.name}"] = lambda y, known: restore_with(dedicated, task, y, known, "model",
-                                                                           progress=False)
+        methods[label(dedicated, data, dedicated.name)] = lambda y, known: restore_with(
+            dedicated, task, y, known, "model", progress=False)
     vae = models.get("vae")
     if vae is not None:
-        methods[f"ours: projection onto {vae.name}"] = lambda y, known: restore_with(
+        methods[label(vae, data, f"projection onto {vae.name}")] = lambda y, known: restore_with(
             vae, task, y, known, "projection", steps=steps, prior_weight=prior_weights.get(task, 0.01))
     return methods
 
@@ -192,13 +207,13 @@ def run_task(data: str, task: str, images, settings, models, prior_weights, args
     degraded, known, clean = degrade(task, images, args.seed)
     rows, shown = [], {}
     methods = [(m, f, "classical", run_classical) for m, f in classical_methods(task, settings).items()]
-    methods += [(m, f, "ours", run_ours) for m, f in our_methods(task, models, prior_weights,
+    methods += [(m, f, "ours", run_ours) for m, f in our_methods(task, data, models, prior_weights,
                                                                  args.projection_steps).items()]
-    for label, method, kind, runner in methods:
+    for method_name, method, kind, runner in methods:
         restored, seconds = runner(method, degraded, known)
-        rows.append(score_row(data, task, label, kind, restored, clean, seconds))
-        shown[label] = restored[:FIGURE_IMAGES]
-        print(f"{data} {task} {label}: {rows[-1]['psnr']:.2f} dB, {rows[-1]['seconds_per_image'] * 1000:.2f} "
+        rows.append(score_row(data, task, method_name, kind, restored, clean, seconds))
+        shown[method_name] = restored[:FIGURE_IMAGES]
+        print(f"{data} {task} {method_name}: {rows[-1]['psnr']:.2f} dB, {rows[-1]['seconds_per_image'] * 1000:.2f} "
               "ms/image", flush=True)
     return rows, {"input": degraded[:FIGURE_IMAGES], **shown, "ground truth": clean[:FIGURE_IMAGES]}
 
@@ -284,17 +299,18 @@ def photo_track(args, figures: Path) -> tuple[list, list, dict, dict]:
             methods = [(m, f, "classical", run_classical)
                        for m, f in classical_methods(task, settings, classical.NLM_PHOTO).items()]
             if denoiser is not None:
-                methods.append((f"ours: {denoiser.name}", photo_denoiser(denoiser, task), "ours", run_ours))
+                methods.append((label(denoiser, data, denoiser.name), photo_denoiser(denoiser, task), "ours",
+                                run_ours))
             for name, image in images.items():
                 clean = to_tensor(image)[None].float()
                 degraded = degrade(task, clean, args.seed)[0]
                 panels = {"input": degraded}
-                for label, method, kind, runner in methods:
+                for method_name, method, kind, runner in methods:
                     restored, seconds = runner(method, degraded, None)
-                    row = score_row(data, task, label, kind, restored, clean, seconds)
+                    row = score_row(data, task, method_name, kind, restored, clean, seconds)
                     per_image.append({**row, "image": name, "seconds": seconds, "height": image.shape[0],
                                       "width": image.shape[1]})
-                    panels[label] = restored
+                    panels[method_name] = restored
                 if name == "camera":
                     crop = {k: v[..., 192:320, 192:320] for k, v in {**panels, "ground truth": clean}.items()}
                     pictures[f"camera {task}"] = save_figure({k: torch.cat([v]) for k, v in crop.items()},
@@ -317,23 +333,23 @@ def colourisation_rows(args, figures: Path, pictures: dict) -> list[dict[str, An
     sets = {"colour photos": photos.colour_photos(), "cifar10": photos.cifar_test(args.cifar_images, args.data_dir,
                                                                                  grey=False)}
     for data, images in sets.items():
-        shown = {"input": [], "grey (no colour)": [], **({"ours: colorizer": []} if colorizer else {}),
-                 "ground truth": []}
+        methods = {"grey (no colour)": lambda g: g.expand(-1, 3, -1, -1)}
+        if colorizer is not None:
+            methods[label(colorizer, data, "colorizer")] = lambda g: lf.colorize(colorizer, g, method="model",
+                                                                                 progress=False).images
+        shown = {"input": [], **{name: [] for name in methods}, "ground truth": []}
         for name, image in images.items():
             clean = to_tensor(image)[None].float()
             grey = to_grey(clean)
-            methods = {"grey (no colour)": lambda g: g.expand(-1, 3, -1, -1)}
-            if colorizer is not None:
-                methods["ours: colorizer"] = lambda g: lf.colorize(colorizer, g, method="model", progress=False).images
-            for label, method in methods.items():
+            for method_name, method in methods.items():
                 start = time.perf_counter()
                 restored = method(grey)
                 seconds = time.perf_counter() - start
-                kind = "ours" if label.startswith("ours") else "baseline"
-                rows.append({**score_row(data, "colorize", label, kind, restored, clean, seconds), "image": name,
-                             "seconds": seconds, "height": image.shape[0], "width": image.shape[1]})
+                kind = "ours" if method_name.startswith("ours") else "baseline"
+                rows.append({**score_row(data, "colorize", method_name, kind, restored, clean, seconds),
+                             "image": name, "seconds": seconds, "height": image.shape[0], "width": image.shape[1]})
                 if len(shown["input"]) < FIGURE_IMAGES and data == "cifar10":
-                    shown[label].append(restored)
+                    shown[method_name].append(restored)
             if len(shown["input"]) < FIGURE_IMAGES and data == "cifar10":
                 shown["input"].append(grey)
                 shown["ground truth"].append(clean)
@@ -357,18 +373,17 @@ def gain(rows, task: str) -> float | None:
     return None if ours is None else ours["psnr"] - best(rows, "fashion-mnist", task, "classical")["psnr"]
 
 
-def model_facts(args) -> dict[str, Any]:
+def model_facts() -> dict[str, Any]:
+    """Size, training time, steps and config of each of our models in this run."""
     import latentforge as lf
 
     facts = {}
-    for data in (*DATASETS, "photos", "cifar10"):
-        for name in (*TASK_MODEL.values(), "colorizer", "vae"):
-            folder = None if args.models is None else args.models / data / name
-            if folder is not None and folder.is_dir() and find_model(args.models, data, name) is not None:
-                info = lf.info(folder)
-                facts[f"{data}/{name}"] = {"parameters": info.get("parameters"),
-                                           "training_seconds": (info.get("training") or {}).get("training_seconds"),
-                                           "config": info.get("config")}
+    for model, folder in MODEL_DIRS.items():
+        record = lf.api.training_record(folder)
+        facts[f"{folder.parent.name}/{folder.name}"] = {
+            "model": model.name, "parameters": model.trained_parameter_count(), "steps": record.get("steps"),
+            "training_seconds": record.get("train_seconds"), "trained_on": (record.get("data") or {}).get("name"),
+            "config": model.config_dict()}
     return facts
 
 
@@ -438,7 +453,7 @@ def main(argv=None) -> int:
         pictures.update(photo_pictures)
     result = common.make_result(NAME, summary=summary_of(rows, photo_rows, photo_summary), rows=rows, threads=1)
     result["setup"] = {"images": args.images, "cifar_images": args.cifar_images, "seed": args.seed,
-                       "data_dir": args.data_dir, "settings": settings, "models": model_facts(args),
+                       "data_dir": args.data_dir, "settings": settings, "models": model_facts(),
                        "projection_steps": args.projection_steps, "pictures": pictures,
                        "validation": f"the first {VALIDATION_IMAGES} training images of each data set; photos: "
                                      f"{', '.join(photos.VALIDATION_PHOTOS)}",
