@@ -193,7 +193,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--run", action="append", default=[], metavar="NAME=DIR",
                    help="a comparison run (same steps for all); repeatable")
     p.add_argument("--long", type=Path, default=None, help="the long run of the chosen preset")
-    p.add_argument("--extractor", default="lenet", help="feature extractor for CIFAR-10 (default lenet)")
+    p.add_argument("--extractor", default="resnet", choices=("resnet", "lenet"),
+                   help="feature extractor for CIFAR-10 (default resnet)")
     p.add_argument("--val-samples", type=int, default=None, help="samples per comparison run (default 5000)")
     p.add_argument("--samples", type=int, default=None, help="samples of the long run (default 10000)")
     p.add_argument("--seed", type=int, default=0)

@@ -202,8 +202,8 @@ def info(path: str | os.PathLike) -> dict[str, Any]:
 def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None, *, split: str = "test",
              data_dir: str | None = None, max_images: int | None = None, batch_size: int = 500,
              seed: int = 0, binarize: bool | None = None, fid: bool = False, samples: int = 10000,
-             inception_weights: str | os.PathLike | None = None, nll: bool = False, k: int = 1000,
-             device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
+             inception_weights: str | os.PathLike | None = None, extractor: str = "auto", nll: bool = False,
+             k: int = 1000, device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
     """Test-split figures: loss (−ELBO for VAEs) in nats/image, bits/dim, reconstruction MSE/PSNR.
 
     ``model`` is a saved model's path or a model object. ``data`` defaults to the data the model was trained on
@@ -211,8 +211,9 @@ def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None
     (dynamically binarised MNIST is evaluated on a test set binarised once with ``seed``); for a model object
     whose training is unknown it is False, with a warning when the model has a Bernoulli likelihood, as its
     figures on grey levels are not comparable with those on binarised images. ``fid=True`` adds sample
-    quality from ``samples`` generated images (``fid-lenet``, ``kid-lenet``, precision, recall, ``fid_floor``;
-    ``fid-inception`` with ``inception_weights``): see docs/evaluation.md. ``nll=True`` adds the
+    quality from ``samples`` generated images (``fid-lenet`` or, with ``extractor`` ``resnet`` (the ``auto``
+    choice for RGB data), ``fid-resnet``, the matching ``kid-``, precision, recall, ``fid_floor``; ``fid-inception``
+    with ``inception_weights``): see docs/evaluation.md. ``nll=True`` adds the
     importance-sampled NLL from ``k`` samples per image (``nll``, ``nll_bits_per_dim``, ``active_units``,
     ``latent_dims``, ``k``, ``nll_seconds``) on the same (binarised) test images. ``device`` (auto, cpu, cuda,
     cuda:N, mps) is where a path is loaded (default auto) or a model object is moved (default: where it is).
@@ -238,7 +239,7 @@ def evaluate(model: GenerativeModel | str | os.PathLike, data: str | None = None
         found["nll_seconds"] = found.pop("seconds")
         result.update({key: value for key, value in found.items() if key not in result and key not in SHARD_MOMENTS})
     if fid:
-        result.update(sample_quality(model, name, n=samples, data_dir=data_dir, seed=seed,
+        result.update(sample_quality(model, name, n=samples, data_dir=data_dir, seed=seed, extractor=extractor,
                                      inception_weights=inception_weights, progress=progress))
     return result
 

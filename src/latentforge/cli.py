@@ -268,17 +268,19 @@ def reconstruct(model_path, images, data, data_dir, split, n, out, nrow, scale, 
 @click.option("--max-images", type=POSITIVE, help="Evaluate on the first N images only (default: the whole split).")
 @click.option("--seed", type=SEED, default=0, help="Seed of the evaluation (binarisation, samples).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Also write the JSON to this file.")
-@click.option("--fid", is_flag=True, help="Also sample quality: fid-lenet, kid-lenet, precision/recall, fid_floor.")
+@click.option("--fid", is_flag=True, help="Also sample quality: FID, KID, precision/recall, fid_floor.")
+@click.option("--extractor", type=click.Choice(["auto", "lenet", "resnet"]), default="auto",
+              help="--fid features: a classifier trained once on the data (auto: resnet for RGB, lenet for grey).")
 @click.option("-n", "--samples", type=click.IntRange(min=2), default=10000, help="Generated images for --fid.")
 @click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False),
-              help="FID Inception-v3 weights (.safetensors): standard fid-inception instead of fid-lenet.")
+              help="FID Inception-v3 weights (.safetensors): standard fid-inception instead.")
 @click.option("--nll", is_flag=True, help="Also the importance-sampled NLL (VAE family; slow: k passes per image).")
 @click.option("--k", type=POSITIVE, default=1000, help="Importance samples per image for --nll.")
 @_device_option
 @click.option("--progress/--no-progress", default=None, show_default="on a terminal",
               help="Show progress bars on stderr.")
-def evaluate(model_path, data, data_dir, split, max_images, seed, out, fid, samples, inception_weights, nll, k,
-             device, progress) -> None:
+def evaluate(model_path, data, data_dir, split, max_images, seed, out, fid, extractor, samples, inception_weights,
+             nll, k, device, progress) -> None:
     """Test-split loss/ELBO (nats/image, bits/dim), reconstruction MSE/PSNR; with --fid FID/KID/PR and with
     --nll the importance-sampled NLL; as JSON (a figure that is not finite is null, with a warning)."""
     from .api import check_output_target, write_json
@@ -287,7 +289,7 @@ def evaluate(model_path, data, data_dir, split, max_images, seed, out, fid, samp
     if out is not None:
         check_output_target(out)  # before the long passes
     result = api_evaluate(model_path, data, split=split, data_dir=data_dir, max_images=max_images, seed=seed,
-                          fid=fid or inception_weights is not None, samples=samples,
+                          fid=fid or inception_weights is not None, samples=samples, extractor=extractor,
                           inception_weights=inception_weights,
                           nll=nll, k=k, device=device, progress=sys.stderr.isatty() if progress is None else progress)
     result = _finite_figures(result)

@@ -38,3 +38,15 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5) -> torch
     logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return F.cross_entropy(logits, partner, reduction="none").view(2, n).mean(0)
+
+
+def random_crop_flip(x: torch.Tensor, pad: int = 4, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The standard CIFAR augmentation: each image reflect-padded by ``pad`` pixels, cropped back to its size at a
+    random integer offset, and mirrored left–right with probability ½."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(2 * pad + 1, (n,), generator=generator).tolist()
+    dx = torch.randint(2 * pad + 1, (n,), generator=generator).tolist()
+    crops = torch.stack([padded[i, :, y: y + h, z: z + w] for i, (y, z) in enumerate(zip(dy, dx))])
+    mirror = (torch.rand(n, generator=generator) < 0.5).view(n, 1, 1, 1).to(x.device)
+    return torch.where(mirror, crops.flip(-1), crops)

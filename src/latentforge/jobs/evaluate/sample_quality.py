@@ -25,7 +25,7 @@ from ...metrics.precision_recall import precision_recall
 from ...models.base import GenerativeModel
 from ..generate import generate
 from .features import (
-    LeNetRecipe,
+    Recipe,
     check_classifier_data,
     check_extractor_accuracy,
     feature_array,
@@ -83,19 +83,21 @@ def _subset(dataset: ImageDataset, m: int, seed: int) -> torch.Tensor:
     return dataset.images.index_select(0, idx.sort().values)
 
 
-def sample_quality(model_or_sampler: Source, dataset_name: str, *, n: int = 10000, extractor: str = "lenet",
+def sample_quality(model_or_sampler: Source, dataset_name: str, *, n: int = 10000, extractor: str = "auto",
                    data_dir: str | os.PathLike | None = None, seed: int = 0,
                    inception_weights: str | os.PathLike | None = None, batch_size: int = 500,
                    temperature: float = 1.0, k: int = 3, kid_subsets: int = 100, kid_subset_size: int = 1000,
-                   recipe: LeNetRecipe | None = None, cache_dir: str | os.PathLike | None = None,
+                   recipe: Recipe | None = None, cache_dir: str | os.PathLike | None = None,
                    progress: bool = False) -> dict[str, Any]:
     """FID, KID (mean and std over subsets), precision/recall (k-NN, k=3) of ``n`` samples against the test
     split, with ``fid_floor``: the FID between equally many training images and the same test images.
 
     With ``inception_weights`` (a FID Inception-v3 state dict, see :mod:`latentforge.jobs.evaluate.inception`) the
     features are standard Inception pool3 features and the keys read ``fid-inception``/``kid-inception``;
-    otherwise a LeNet-style classifier trained on the dataset once (cached) gives them (``fid-lenet``);
-    ``recipe`` changes its architecture/training (a non-default recipe is cached separately).
+    otherwise a classifier trained on the dataset once (cached) gives them: ``extractor`` ``lenet`` (small grey
+    images, ``fid-lenet``), ``resnet`` (natural images, ``fid-resnet``) or ``auto`` (the recipe's, else resnet
+    for RGB and lenet for grey images); ``recipe`` changes its architecture or training (a non-default recipe is
+    cached separately).
     """
     if n < 2:
         raise ConfigError(f"Sample quality needs n ≥ 2 samples, got {n}.")
@@ -113,10 +115,12 @@ def sample_quality(model_or_sampler: Source, dataset_name: str, *, n: int = 1000
         raise DataError(f"Samples have shape {(c, h, w)} but {dataset_name!r} loads as {test.shape}; "
                         "non-square data cannot be compared with these samples.")
     device = next(model_or_sampler.parameters()).device if isinstance(model_or_sampler, GenerativeModel) else "cpu"
+    if extractor == "auto":
+        extractor = recipe.extractor if recipe is not None else ("resnet" if c == 3 else "lenet")
     if inception_weights is not None:
         features = InceptionExtractor.from_file(inception_weights, device)
     else:
-        check_classifier_data(train, test)  # before the long passes: training the extractor, generating
+        check_classifier_data(train, test, extractor)  # before the long passes: training the extractor, generating
         features = get_extractor(dataset_name, (c, h, w), extractor=extractor, data_dir=data_dir, recipe=recipe,
                                  train=train, test=test, cache_dir=cache_dir, progress=progress)
         check_extractor_accuracy(features)
