@@ -130,6 +130,7 @@ def test_a_37_by_53_photo_comes_back_37_by_53_from_every_verb(saved, tmp_path):
     grey, colour = photo(tmp_path), photo(tmp_path, mode="RGB", name="colour.png")
     cases = [("denoise", "denoiser", grey, ["--sigma", "25"], (53, 37)),
              ("denoise", "denoiser", grey, [], (53, 37)),
+             ("denoise", "denoiser", grey, ["--sigma", "25", "--ensemble", "8"], (53, 37)),
              ("inpaint", "inpainter", grey, ["--box", "10,10,8,8"], (53, 37)),
              ("inpaint", "inpainter", grey, ["--random-pixels", "0.3"], (53, 37)),
              ("upscale", "super-resolver", grey, ["--factor", "2"], (106, 74)),
@@ -210,3 +211,17 @@ def test_an_unshuffled_denoiser_runs_on_sub_images_and_keeps_any_size():
     assert out.shape == noisy.shape and not torch.equal(out, noisy)
     with pytest.raises(ConfigError, match="multiples of 4"):
         build_model("denoiser", {**TINY, "unshuffle": 2, "image_shape": (1, 18, 18)})
+
+
+def test_a_self_ensemble_makes_the_model_mirror_equivariant(saved):
+    model = lf.load(saved["inpainter"])
+    images, known = blobs(3, seed=7), ops.random_pixel_mask(3, 16, 16, 0.4, generator=torch.Generator().manual_seed(1))
+    plain = lf.inpaint(model, images, known).images
+    mirrored = lf.inpaint(model, images.flip(-1), known.flip(-1)).images.flip(-1)
+    assert not torch.allclose(plain, mirrored, atol=1e-4)  # the network alone is not equivariant
+    for ensemble in (2, 8):
+        out = lf.inpaint(model, images, known, ensemble=ensemble).images
+        again = lf.inpaint(model, images.flip(-1), known.flip(-1), ensemble=ensemble).images.flip(-1)
+        assert torch.allclose(out, again, atol=1e-5)
+    with pytest.raises(ConfigError, match="ensemble must be"):
+        lf.inpaint(model, images, known, ensemble=3)

@@ -652,6 +652,8 @@ def _restore_options(command):
         click.option("--tile", type=click.IntRange(min=16), default=512,
                      help="Dedicated models: images with a side over this many pixels run in overlapping tiles."),
         click.option("--overlap", type=click.IntRange(min=0), default=64, help="Pixels neighbouring tiles share."),
+        click.option("--ensemble", type=click.Choice(["1", "2", "8"]), default="1",
+                     help="Dedicated models: average over mirrored (2) or all rotated and mirrored (8) inputs."),
         click.option("--steps", type=POSITIVE, default=300, help="Projection: optimisation steps."),
         click.option("--prior-weight", type=FiniteFloat(min=0), default=0.01,
                      help="Projection: weight λ of λ‖z‖²/d, which keeps the latent where the prior has mass."),
@@ -662,13 +664,14 @@ def _restore_options(command):
     return _device_option(command)
 
 
-def _restore(task, model_path, images, out, method, tile, overlap, steps, prior_weight, seed, progress, device,
-             **problem):
+def _restore(task, model_path, images, out, method, tile, overlap, ensemble, steps, prior_weight, seed, progress,
+             device, **problem):
     from .api import load, restore_image_files
 
     model = load(model_path, device=device)
-    _echo_json(restore_image_files(model, task, images, out, method=method, tile=tile, overlap=overlap, steps=steps,
-                                   prior_weight=prior_weight, seed=seed, progress=progress, **problem))
+    _echo_json(restore_image_files(model, task, images, out, method=method, tile=tile, overlap=overlap,
+                                   ensemble=int(ensemble), steps=steps, prior_weight=prior_weight, seed=seed,
+                                   progress=progress, **problem))
 
 
 @main.command()
