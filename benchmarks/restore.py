@@ -7,8 +7,9 @@ super-resolution from area downsampling. Degradations come from ``latentforge.nn
 models train on). Settings a method needs (TV weight, NL-means h, projection's prior weight) are chosen on the
 first 200 *training* images, never on the reported ones.
 
-Photo track (``restore_photos.py``): grey photos of their own sizes (scikit-image's bundled pictures) and grey
-CIFAR-10 test images at σ = 25/255 and 50/255, and colourisation of colour photos and CIFAR-10 test images.
+Photo track (``restore_photos.py``): grey and colour photos of their own sizes (scikit-image's bundled pictures)
+and grey CIFAR-10 test images at σ = 25/255 and 50/255 (colour BM3D is CBM3D; our grey denoiser takes colour
+one channel at a time), and colourisation of colour photos and CIFAR-10 test images.
 
 Methods: the classical ones of ``restore_classical.py``; ours, through the public API: the dedicated models
 found under ``--models DIR`` (``DIR/<data>/<model>/``, a saved model or a run folder holding ``model/``; data
@@ -277,7 +278,11 @@ def small_image_track(args, figures: Path) -> tuple[list, dict, dict]:
 
 # -- the photo track --------------------------------------------------------------------------------------
 def photo_denoiser(model, task: str) -> Callable:
-    return lambda y, _: restore_with(model, task, y, None, "model", progress=False)
+    """Our grey photo denoiser; colour images go through it one channel at a time."""
+    def run(y, _):
+        n, c, h, w = y.shape
+        return restore_with(model, task, y.reshape(n * c, 1, h, w), None, "model", progress=False).view(n, c, h, w)
+    return run
 
 
 def photo_track(args, figures: Path) -> tuple[list, list, dict, dict]:
@@ -292,15 +297,15 @@ def photo_track(args, figures: Path) -> tuple[list, list, dict, dict]:
         pairs[sigma_of(task)] = (noisy, validation)
     settings = classical.choose_settings(pairs, classical.NLM_PHOTO, nlm_images=len(validation))
     denoiser = find_model(args.models, "photos", "denoiser")
-    sets = {"grey photos": photos.grey_photos(), "cifar10 grey": photos.cifar_test(args.cifar_images, args.data_dir,
-                                                                                   grey=True)}
+    sets = {"grey photos": photos.grey_photos(), "colour photos": photos.colour_photos(),
+            "cifar10 grey": photos.cifar_test(args.cifar_images, args.data_dir, grey=True)}
     for data, images in sets.items():
         for task in PHOTO_TASKS:
             methods = [(m, f, "classical", run_classical)
                        for m, f in classical_methods(task, settings, classical.NLM_PHOTO).items()]
             if denoiser is not None:
-                methods.append((label(denoiser, data, denoiser.name), photo_denoiser(denoiser, task), "ours",
-                                run_ours))
+                what = denoiser.name + (" per channel" if data == "colour photos" else "")
+                methods.append((label(denoiser, data, what), photo_denoiser(denoiser, task), "ours", run_ours))
             for name, image in images.items():
                 clean = to_tensor(image)[None].float()
                 degraded = degrade(task, clean, args.seed)[0]

@@ -38,24 +38,27 @@ def ssim(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def denoisers(sigma: float, tv_weight: float, nlm_h: float, nlm: dict | None = None) -> dict[str, Callable]:
+    """Grey (H×W) or colour (H×W×3) images alike; colour BM3D is CBM3D (``bm3d_rgb``, opponent colour space)."""
     from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet, estimate_sigma
 
     nlm = nlm or NLM
+    axis = lambda y: -1 if y.ndim == 3 else None
 
     def nl_means_estimated(y, _):
-        estimate = max(float(estimate_sigma(y)), 1e-3)
-        return denoise_nl_means(y, h=nlm_h * estimate, sigma=estimate, **nlm)
+        estimate = max(float(estimate_sigma(y, channel_axis=axis(y), average_sigmas=True)), 1e-3)
+        return denoise_nl_means(y, h=nlm_h * estimate, sigma=estimate, channel_axis=axis(y), **nlm)
 
     methods = {
         "nl_means (σ estimated)": nl_means_estimated,
-        "nl_means (oracle σ)": lambda y, _: denoise_nl_means(y, h=nlm_h * sigma, sigma=sigma, **nlm),
-        "tv_chambolle": lambda y, _: denoise_tv_chambolle(y, weight=tv_weight),
+        "nl_means (oracle σ)": lambda y, _: denoise_nl_means(y, h=nlm_h * sigma, sigma=sigma, channel_axis=axis(y),
+                                                             **nlm),
+        "tv_chambolle": lambda y, _: denoise_tv_chambolle(y, weight=tv_weight, channel_axis=axis(y)),
         "wavelet (BayesShrink)": lambda y, _: denoise_wavelet(y, method="BayesShrink", mode="soft",
-                                                              rescale_sigma=True),
+                                                              rescale_sigma=True, channel_axis=axis(y)),
     }
     bm3d = optional("bm3d")
     if bm3d is not None:
-        methods["bm3d (oracle σ)"] = lambda y, _: bm3d.bm3d(y, sigma)
+        methods["bm3d (oracle σ)"] = lambda y, _: bm3d.bm3d_rgb(y, sigma) if y.ndim == 3 else bm3d.bm3d(y, sigma)
     return methods
 
 
