@@ -49,6 +49,10 @@ class Problem:
     def output_channels(self) -> int:
         return self.observed.shape[1]
 
+    def observed_channels(self, model_channels: int) -> int:
+        """The channels of the observation a dedicated model of ``model_channels`` channels takes."""
+        return model_channels
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """A(x): what clean images ``x`` (output size) look like once observed; differentiable."""
         return x
@@ -186,6 +190,9 @@ class Grey(Problem):
 
     def output_channels(self):
         return 3
+
+    def observed_channels(self, model_channels):
+        return 1
 
     def forward(self, x):
         return ops.to_grey(x)

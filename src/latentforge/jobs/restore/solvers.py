@@ -47,12 +47,12 @@ def dedicated(model: GenerativeModel, problem: Problem, *, tile: int | None = DE
     geometric self-ensemble, EDSR+): slower by that factor, usually a little more accurate."""
     if ensemble not in ENSEMBLES:
         raise ConfigError(f"ensemble must be 1 (off), 2 (mirror) or 8 (rotations and mirrors), got {ensemble!r}.")
-    if not isinstance(model, problem.ability) or getattr(model, "task", problem.task) != problem.task:
+    if not isinstance(model, problem.ability):
         raise ConfigError(f"A {model.name} model is not a dedicated model for {problem.task}; use a "
                           f"{problem.task} model (e.g. {DEDICATED[problem.task]}) or method 'projection' with a VAE "
                           "or GAN.")
     c = model.image_shape[0]
-    if problem.observed.shape[1] != (1 if problem.task == "colorize" else c):
+    if problem.observed.shape[1] != problem.observed_channels(c):
         raise DataError(f"This {model.name} model works on {'RGB' if c == 3 else 'grey'} images, but the image has "
                         f"{problem.observed.shape[1]} channel(s); convert it first (the CLI does this for files).")
     device = next(model.parameters()).device
