@@ -135,6 +135,8 @@ def test_a_37_by_53_photo_comes_back_37_by_53_from_every_verb(saved, tmp_path):
              ("inpaint", "inpainter", grey, ["--random-pixels", "0.3"], (53, 37)),
              ("upscale", "super-resolver", grey, ["--factor", "2"], (106, 74)),
              ("upscale", "super-resolver", grey, ["--factor", "4"], (212, 148)),
+             ("upscale", "super-resolver", grey, ["--factor", "2", "--tile", "16", "--overlap", "8"], (106, 74)),
+             ("inpaint", "inpainter", grey, ["--box", "3,4,20,9", "--tile", "16", "--overlap", "8"], (53, 37)),
              ("colorize", "colorizer", colour, [], (53, 37))]
     for i, (verb, model, image, extra, size) in enumerate(cases):
         out = tmp_path / f"out{i}.png"
