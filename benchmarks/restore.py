@@ -450,6 +450,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
+    classical.one_thread()
     figures = FIGURES if scratch is None else scratch / "images"
     rows, settings, pictures = small_image_track(args, figures)
     photo_rows, photo_summary = [], []

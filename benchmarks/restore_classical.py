@@ -27,6 +27,18 @@ def optional(module: str):
         return None
 
 
+def one_thread() -> None:
+    """Hold every method to one CPU thread, as the timings claim: BM3D's and NumPy's BLAS and OpenMP pools
+    (threadpoolctl reaches only libraries already loaded, so the optional ones are imported first) and OpenCV."""
+    from threadpoolctl import threadpool_limits
+
+    optional("bm3d")
+    cv2 = optional("cv2")
+    if cv2 is not None:
+        cv2.setNumThreads(1)
+    threadpool_limits(limits=1)
+
+
 def psnr(x: np.ndarray, y: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / max(np.mean((x - y) ** 2), 1e-12)))
 
