@@ -17,6 +17,7 @@ import numpy as np
 TV_WEIGHTS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
 NLM_H = (0.4, 0.5, 0.6, 0.8, 1.0)  # h = factor × σ
 NLM = {"patch_size": 3, "patch_distance": 5, "fast_mode": False}  # small images; photos use NLM_PHOTO
+BM3D_THREADS = 1  # bm3d's own default (0) takes every core; the timings are per thread
 NLM_PHOTO = {"patch_size": 5, "patch_distance": 6, "fast_mode": True}
 
 
@@ -28,8 +29,9 @@ def optional(module: str):
 
 
 def one_thread() -> None:
-    """Hold every method to one CPU thread, as the timings claim: BM3D's and NumPy's BLAS and OpenMP pools
-    (threadpoolctl reaches only libraries already loaded, so the optional ones are imported first) and OpenCV."""
+    """Hold every method to one CPU thread, as the timings claim: NumPy's BLAS and OpenMP pools (threadpoolctl
+    reaches only libraries already loaded, so the optional ones are imported first) and OpenCV; BM3D's own
+    threads are set in its profile (``BM3D_THREADS``)."""
     from threadpoolctl import threadpool_limits
 
     optional("bm3d")
@@ -70,7 +72,10 @@ def denoisers(sigma: float, tv_weight: float, nlm_h: float, nlm: dict | None = N
     }
     bm3d = optional("bm3d")
     if bm3d is not None:
-        methods["bm3d (oracle σ)"] = lambda y, _: bm3d.bm3d_rgb(y, sigma) if y.ndim == 3 else bm3d.bm3d(y, sigma)
+        profile = bm3d.BM3DProfile()  # the default 'np' (normal) profile
+        profile.num_threads = BM3D_THREADS
+        methods["bm3d (oracle σ)"] = lambda y, _: (bm3d.bm3d_rgb(y, sigma, profile) if y.ndim == 3
+                                                   else bm3d.bm3d(y, sigma, profile))
     return methods
 
 
