@@ -24,6 +24,7 @@ Bora et al. 2017). All methods run on one CPU thread.
 from __future__ import annotations
 
 import argparse
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -223,7 +224,8 @@ def save_figure(panels: dict[str, Any], path: Path, scale: int = 2) -> str:
     """One row per panel (input, each method, ground truth), inputs of another size resized to fit."""
     import torch
     import torch.nn.functional as F
-    from PIL import Image, ImageDraw
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
 
     from latentforge.data import make_grid
 
@@ -242,9 +244,11 @@ def save_figure(panels: dict[str, Any], path: Path, scale: int = 2) -> str:
     canvas.paste(Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).convert("RGB").resize(
         (grid.shape[1] * scale, grid.shape[0] * scale), Image.Resampling.NEAREST), (label_width, 0))
     draw = ImageDraw.Draw(canvas)
+    font = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 11)  # PIL's own font has no σ
     step = grid.shape[0] * scale / len(rows)
     for i, label in enumerate(panels):
-        draw.text((4, i * step + step / 2 - 6), label[:30], fill="black")
+        lines = textwrap.wrap(label, 30)[:3]
+        draw.multiline_text((4, i * step + step / 2 - 7 * len(lines)), "\n".join(lines), fill="black", font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
     docs = common.DOCS_PATH.parent
