@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 import common
@@ -169,14 +168,7 @@ def quick_runs(scratch: Path, args: argparse.Namespace) -> list[tuple[str, Path]
     class colours (so that the extractor trained on it passes its accuracy check)."""
     from latentforge.api import train
 
-    rng = np.random.default_rng(0)
-    n_train, n_test = 640, 320
-    y = rng.integers(0, 10, n_train + n_test)
-    templates = rng.integers(0, 256, (10, 3, 1, 1))  # one colour per class
-    x = np.clip(templates[y] + rng.normal(0, 10, (len(y), 3, 32, 32)), 0, 255).astype(np.uint8)
-    path = scratch / "quick.npz"
-    np.savez(path, x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:])
-    args.data, args.data_dir = f"npz:{path}", None
+    args.data, args.data_dir = f"npz:{common.class_colour_npz(scratch / 'quick.npz')}", None
     runs = []
     for arm, changes in ARMS.items():
         out = scratch / "runs" / arm
@@ -193,8 +185,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--run", action="append", default=[], metavar="NAME=DIR",
                    help="a comparison run (same steps for all); repeatable")
     p.add_argument("--long", type=Path, default=None, help="the long run of the chosen preset")
-    p.add_argument("--extractor", default="resnet", choices=("resnet", "lenet"),
-                   help="feature extractor for CIFAR-10 (default resnet)")
+    p.add_argument("--extractor", default=None, choices=("resnet", "lenet"),
+                   help="feature extractor for CIFAR-10 (default resnet; quick lenet, which learns the toy set "
+                        "in its few steps)")
     p.add_argument("--val-samples", type=int, default=None, help="samples per comparison run (default 5000)")
     p.add_argument("--samples", type=int, default=None, help="samples of the long run (default 10000)")
     p.add_argument("--seed", type=int, default=0)
@@ -202,7 +195,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke check on tiny runs, in a temp folder")
     common.add_output_arguments(p)
     args = p.parse_args(argv)
-    common.fill_mode_defaults(args, {"val_samples": (5000, 64), "samples": (10000, 64)})
+    common.fill_mode_defaults(args, {"val_samples": (5000, 64), "samples": (10000, 64),
+                                     "extractor": ("resnet", "lenet")})
     common.check_minimums(p, args, {"val_samples": 2, "samples": 2, "threads": 1})
     runs = []
     for item in args.run:
