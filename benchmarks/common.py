@@ -282,6 +282,20 @@ def output_places(args: Any) -> tuple[Path, Path, Path | None]:
     return Path(args.results_dir or RESULTS_DIR), Path(args.docs or DOCS_PATH), scratch
 
 
+def places_or_docs_only(name: str, render: Any, args: Any) -> tuple[Path, Path, Path | None]:
+    """:func:`output_places` for a run; with ``--docs-only``, rebuild the docs section from the saved JSON and
+    exit instead."""
+    results_dir, docs, scratch = output_places(args)
+    if args.docs_only:
+        raise SystemExit(rebuild_docs_section(name, render, results_dir, docs))
+    return results_dir, docs, scratch
+
+
+def script_command(argv: Sequence[str] | None) -> str:
+    """:func:`command_line` of a benchmark's ``main(argv)``: ``argv`` are its arguments (None: the process's)."""
+    return command_line([sys.argv[0], *(sys.argv[1:] if argv is None else list(argv))])
+
+
 def rebuild_docs_section(name: str, render: Any, results_dir: str | os.PathLike, docs_path: str | os.PathLike) -> int:
     """``--docs-only``: regenerate one benchmark's docs section from its saved JSON."""
     if not result_path(name, results_dir).is_file():

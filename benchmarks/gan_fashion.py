@@ -498,16 +498,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    argv_list = sys.argv[1:] if argv is None else list(argv)
-    command = common.command_line([sys.argv[0], *argv_list])
+    command = common.script_command(argv)
     args.data, args.extractor_cache = DATA, None
-    results_dir, docs, scratch = common.output_places(args)
+    results_dir, docs, scratch = common.places_or_docs_only(NAME, render, args)
     if scratch is not None:
         log(f"quick mode: everything goes to {scratch}")
         if args.runs_dir == RUNS_DIR:
             args.runs_dir = scratch / "runs"
-    if args.docs_only:
-        return common.rebuild_docs_section(NAME, render, results_dir, docs)
 
     torch.set_num_threads(args.threads)
     load_start, date = common.load_average(), common.utc_now()

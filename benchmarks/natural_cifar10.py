@@ -177,10 +177,8 @@ def render(result: dict[str, Any]) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    command = common.command_line([sys.argv[0], *(sys.argv[1:] if argv is None else list(argv))])
-    results_dir, docs, scratch = common.output_places(args)
-    if args.docs_only:
-        return common.rebuild_docs_section(NAME, render, results_dir, docs)
+    command = common.script_command(argv)
+    results_dir, docs, scratch = common.places_or_docs_only(NAME, render, args)
     import torch
 
     torch.set_num_threads(args.threads)

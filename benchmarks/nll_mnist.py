@@ -245,11 +245,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    results_dir, docs, scratch = common.output_places(args)
+    results_dir, docs, scratch = common.places_or_docs_only(NAME, render, args)
     args.runs = args.runs or (scratch / "runs" if scratch else RUNS)
-    if args.docs_only:
-        return common.rebuild_docs_section(NAME, render, results_dir, docs)
-    command = common.command_line([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+    command = common.script_command(argv)
     date = common.utc_now()
     from latentforge import api
 

@@ -455,9 +455,7 @@ def render(result: dict[str, Any]) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    results_dir, docs, scratch = common.output_places(args)
-    if args.docs_only:
-        return common.rebuild_docs_section(NAME, render, results_dir, docs)
+    results_dir, docs, scratch = common.places_or_docs_only(NAME, render, args)
     import torch
 
     torch.set_num_threads(1)

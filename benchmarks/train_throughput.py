@@ -277,13 +277,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    results_dir, docs, _ = common.output_places(args)
-    if args.docs_only:
-        return common.rebuild_docs_section(NAME, render, results_dir, docs)
+    results_dir, docs, _ = common.places_or_docs_only(NAME, render, args)
 
     from latentforge.data import load_dataset
 
-    command = common.command_line([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+    command = common.script_command(argv)
     torch.set_num_threads(args.threads)
     ds = load_dataset(args.data, "train")
     if ds.shape != IMAGE_SHAPE:

@@ -323,16 +323,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    results_dir, docs, _ = common.output_places(args)
-    if args.docs_only:
-        return common.rebuild_docs_section(NAME, render, results_dir, docs)
+    results_dir, docs, _ = common.places_or_docs_only(NAME, render, args)
     from importlib.metadata import version
     from importlib.util import find_spec
 
     if find_spec("pythae") is None:
         raise SystemExit("pythae is not installed: pip install pythae==0.1.2 -c <(echo torch==2.13.0)")
 
-    command = common.command_line([sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+    command = common.script_command(argv)
     load_start, date = common.load_average(), common.utc_now()
     rows, summary, setup = run(args)
     result = common.make_result(NAME, summary=summary, rows=rows, threads=args.threads, date=date, command=command,
