@@ -42,6 +42,7 @@ DATASETS = ("fashion-mnist", "mnist")
 TASKS = ("denoise25", "denoise50", "inpaint_box", "inpaint_random50", "sr2", "sr4")
 PHOTO_TASKS = ("denoise25", "denoise50")
 VALIDATION_IMAGES = 200
+PROJECTION_VALIDATION = 50  # projection is slow: its λ is chosen on the first 50 of them
 PRIOR_WEIGHTS = (0.0, 0.01, 0.1)  # projection: λ of λ‖z‖²/d, chosen per task on validation images
 FIGURE_IMAGES = 8
 FIGURES = common.ROOT / "docs" / "images" / "restore"
@@ -271,8 +272,8 @@ def small_image_track(args, figures: Path) -> tuple[list, dict, dict]:
         models = {name: find_model(args.models, data, name) for name in (*TASK_MODEL.values(), "vae")}
         models = {name: model for name, model in models.items() if model is not None}
         if "vae" in models:
-            prior_weights[data] = choose_prior_weights(models["vae"], validation[:50], args.projection_steps,
-                                                       args.seed)
+            prior_weights[data] = choose_prior_weights(models["vae"], validation[:PROJECTION_VALIDATION],
+                                                       args.projection_steps, args.seed)
         for task in TASKS:
             task_rows, panels = run_task(data, task, test, settings[data], models, prior_weights.get(data, {}), args)
             rows += task_rows
@@ -418,6 +419,20 @@ def summary_of(rows, photo_rows, photo_summary) -> dict[str, Any]:
     return summary
 
 
+def settings_text(settings: dict[str, Any]) -> str:
+    """The chosen settings in words: TV weight and NL-means h (× σ) per σ, and projection's prior weight λ."""
+    chosen = {**settings.get("classical", {}), **({"photos": settings["photos"]} if settings.get("photos") else {})}
+    parts = []
+    for data, values in chosen.items():
+        sigmas = sorted({key.split("_")[0] for key in values}, key=int)
+        tv = " / ".join(f"{values[f'{s}_tv_weight']:g}" for s in sigmas)
+        h = " / ".join(f"{values[f'{s}_nlm_h']:g}σ" for s in sigmas)
+        parts.append(f"{data}: TV weight {tv}, NL-means h {h} (σ = {' / '.join(sigmas)})")
+    for data, weights in settings.get("projection_prior_weight", {}).items():
+        parts.append(f"{data} projection λ: " + ", ".join(f"{task} {w:g}" for task, w in weights.items()))
+    return "; ".join(parts)
+
+
 def threads_note(setup: dict[str, Any]) -> str:
     if setup.get("bm3d_threads") == 1:
         return "All methods on one CPU thread."
@@ -432,7 +447,9 @@ def render(result: dict[str, Any]) -> str:
     lines = ["## Restoration (`benchmarks/restore.py`)", "",
              f"Small images: the first {setup['images']} test images of each data set, degraded with a fixed seed; "
              "PSNR and SSIM over whole images (inpainting keeps the known pixels for every method). Settings "
-             f"chosen on {VALIDATION_IMAGES} training images: {setup['settings']}. {threads_note(setup)}",
+             f"chosen on {VALIDATION_IMAGES} training images (projection's λ on the first {PROJECTION_VALIDATION}; "
+             "photos: on the validation photos) — "
+             f"{settings_text(setup['settings'])}. {threads_note(setup)}",
              "",
              "Fashion-MNIST, ours (dedicated model) minus the best classical method: centred box "
              f"{fmt(s['inpaint_box_gain_db'])}, σ = 50 {fmt(s['denoise50_gain_db'])}, ×4 {fmt(s['sr4_gain_db'])}.", ""]
