@@ -5,7 +5,7 @@ Small images: the first ``--images`` test images of Fashion-MNIST and MNIST. Tas
 and 50/255 (clipped to [0, 1]); inpainting a centred 14×14 box and 50% random missing pixels; ×2 and ×4
 super-resolution from area downsampling. Degradations come from ``latentforge.nn.degradations`` (the code the
 models train on). Settings a method needs (TV weight, NL-means h, projection's prior weight) are chosen on the
-first 200 *training* images, never on the reported ones.
+first 200 *training* images (projection's on the first 50), never on the reported ones.
 
 Photo track (``restore_photos.py``): grey and colour photos of their own sizes (scikit-image's bundled pictures)
 and grey CIFAR-10 test images at σ = 25/255 and 50/255 (colour BM3D is CBM3D; our grey denoiser takes colour
