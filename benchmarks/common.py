@@ -291,6 +291,27 @@ def places_or_docs_only(name: str, render: Any, args: Any) -> tuple[Path, Path, 
     return results_dir, docs, scratch
 
 
+def log(*parts: Any) -> None:
+    """Progress of a long benchmark, on stderr so that stdout stays for results."""
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def start_run(name: str, render: Any, args: Any, argv: Sequence[str] | None, data: str) -> tuple[str, Path, Path,
+                                                                                                  Path | None]:
+    """The opening the GAN and natural-image benchmarks share: the command to record, the output places (or the
+    ``--docs-only`` exit), torch held to ``--threads``, ``args.data`` set and no extractor cache override yet.
+    Returns (command, results_dir, docs, scratch); scratch is the quick mode's temp folder, else None."""
+    command = script_command(argv)
+    results_dir, docs, scratch = places_or_docs_only(name, render, args)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    args.data, args.extractor_cache = data, None
+    if scratch is not None:
+        log(f"quick mode: everything goes to {scratch}")
+    return command, results_dir, docs, scratch
+
+
 def script_command(argv: Sequence[str] | None) -> str:
     """:func:`command_line` of a benchmark's ``main(argv)``: ``argv`` are its arguments (None: the process's)."""
     return command_line([sys.argv[0], *(sys.argv[1:] if argv is None else list(argv))])

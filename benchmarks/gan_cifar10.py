@@ -35,6 +35,7 @@ import torch
 
 import common
 
+log = common.log
 NAME = "gan_cifar10"
 DATA = "cifar10"
 GRID = Path("images") / "cifar10_gan_samples.png"  # relative to the docs page
@@ -46,10 +47,6 @@ ARMS: dict[str, dict[str, Any]] = {
     "wgan-gp": {"model.name": "wgan-gp", "model.loss": "wasserstein", "model.d_norm": "none", "model.gp_weight": 10,
                 "model.d_lr": 1e-4, "model.g_lr": 1e-4},
 }
-
-
-def log(*parts: Any) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 def run_row(name: str, run_dir: Path) -> tuple[Any, dict[str, Any]]:
@@ -210,12 +207,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    command = common.script_command(argv)
-    results_dir, docs, scratch = common.places_or_docs_only(NAME, render, args)
-    torch.set_num_threads(args.threads)
-    args.data, args.extractor_cache = DATA, None
+    command, results_dir, docs, scratch = common.start_run(NAME, render, args, argv, DATA)
     if scratch is not None:
-        log(f"quick mode: everything goes to {scratch}")
         args.run = quick_runs(scratch, args)
         args.long = args.long or args.run[0][1]
         args.extractor_cache = scratch / "extractors"

@@ -37,6 +37,7 @@ import yaml
 
 import common
 
+log = common.log
 NAME = "gan_fashion"
 DATA = "fashion-mnist"
 GANS: dict[str, str] = {  # model → the paper it follows (details in the model's module docstring)
@@ -56,10 +57,6 @@ SLOWED = 0.75  # a run whose mean training images/s fall below this share of its
 SOURCE_RECORD = "training.json train_seconds (wall seconds across resumes, evaluation and checkpoints included)"
 SOURCE_METRICS = ("metrics.jsonl: the sum over train events of images since the previous event / images_per_s "
                   "(the Trainer's own timer; training steps only, evaluation and checkpoint writes excluded)")
-
-
-def log(*parts: Any) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 def rel(path: Path) -> str:
@@ -498,15 +495,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    command = common.script_command(argv)
-    args.data, args.extractor_cache = DATA, None
-    results_dir, docs, scratch = common.places_or_docs_only(NAME, render, args)
-    if scratch is not None:
-        log(f"quick mode: everything goes to {scratch}")
-        if args.runs_dir == RUNS_DIR:
-            args.runs_dir = scratch / "runs"
-
-    torch.set_num_threads(args.threads)
+    command, results_dir, docs, scratch = common.start_run(NAME, render, args, argv, DATA)
+    if scratch is not None and args.runs_dir == RUNS_DIR:
+        args.runs_dir = scratch / "runs"
     load_start, date = common.load_average(), common.utc_now()
     quick_note = None
     if args.quick:

@@ -31,6 +31,7 @@ from typing import Any
 
 import common
 
+log = common.log
 NAME = "natural_cifar10"
 DATA = "cifar10"
 IMAGES = Path("images")  # relative to the docs page
@@ -39,10 +40,6 @@ ROLES = ("conv_vae", "hvae", "gan")
 RECONSTRUCTED = 16  # test images shown above their reconstructions
 COLUMNS = ["role", "model", "parameters", "steps", "train_hours", "bpd_elbo", "bpd_nll", "k", "nll_images",
            "psnr", "fid", "kid", "precision", "recall"]
-
-
-def log(*parts: Any) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -177,15 +174,9 @@ def render(result: dict[str, Any]) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    command = common.script_command(argv)
-    results_dir, docs, scratch = common.places_or_docs_only(NAME, render, args)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    args.data, args.extractor_cache = DATA, None
+    command, results_dir, docs, scratch = common.start_run(NAME, render, args, argv, DATA)
     docs_dir = docs.parent
     if scratch is not None:
-        log(f"quick mode: everything goes to {scratch}")
         quick_runs(scratch, args)
         args.extractor_cache, docs_dir = scratch / "extractors", scratch
     runs = {"conv_vae": args.vae, "hvae": args.hvae, "gan": args.gan}
