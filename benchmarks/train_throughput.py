@@ -135,9 +135,8 @@ def run_one(ds, c: Contestant, steps: int, args) -> tuple[float, float]:
 
 
 def measure(ds, args) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    log = (lambda *a: print(*a, file=sys.stderr, flush=True))
     for c in ROUND if args.warmup else []:
-        log(f"warm-up {c.key}: {args.warmup} steps")
+        common.log(f"warm-up {c.key}: {args.warmup} steps")
         run_one(ds, c, args.warmup, args)
     images = images_in_steps(len(ds), args.batch_size, args.steps)
     rows: list[dict[str, Any]] = []
@@ -155,7 +154,7 @@ def measure(ds, args) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                    "load_1m_before": load[0] if load else None,
                    "images_per_s": round(images / wall, 1)}
             rows.append(row)
-            log(f"repeat {r + 1} {c.key:>20}: {row['images_per_s']:8.1f} images/s "
+            common.log(f"repeat {r + 1} {c.key:>20}: {row['images_per_s']:8.1f} images/s "
                 f"({wall:.1f} s, cpu/wall {row['cpu_per_wall']}, load {row['load_1m_before']})")
     medians = []
     for c in ROUND + [OURS_PROGRESS]:

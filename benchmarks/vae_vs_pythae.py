@@ -181,7 +181,6 @@ def shared_evaluation(model, test, args) -> dict[str, float]:
 def run(args) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     from latentforge.data import load_dataset
 
-    log = (lambda *a: print(*a, file=sys.stderr, flush=True))
     torch.set_num_threads(args.threads)
     train = binarised(load_dataset(args.data, "train", data_dir=args.data_dir), args.seed + 1, args.train_images)
     test = binarised(load_dataset(args.data, "test", data_dir=args.data_dir), args.seed + 2, args.test_images)
@@ -198,7 +197,7 @@ def run(args) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
                    ("pythae", "pythae_lr_1e-3", args.lr)]
     rows: list[dict[str, Any]] = []
     for library, key, lr in contestants:
-        log(f"training {key} ...")
+        common.log(f"training {key} ...")
         if library == "latentforge":
             model, curve, total = train_ours(train, test, args, args.seed)
             recipe = f"Adam, peak lr {args.lr}, warm-up + cosine, grad clip, channels_last"
@@ -207,11 +206,11 @@ def run(args) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
             model = as_ours(trained, args.seed)
             recipe = f"Adam, lr {lr} constant" + (" (pythae default)" if lr == PYTHAE_DEFAULT_LR else "")
         per_epoch = epoch_seconds(curve)
-        log(f"{key}: {total:.1f} s, epochs {[round(s, 1) for s in per_epoch]}, "
+        common.log(f"{key}: {total:.1f} s, epochs {[round(s, 1) for s in per_epoch]}, "
             f"test -ELBO {[round(r['test_neg_elbo'], 2) for r in curve]}")
-        log(f"evaluating {key} (NLL k={args.k} on {setup['nll_images']} images) ...")
+        common.log(f"evaluating {key} (NLL k={args.k} on {setup['nll_images']} images) ...")
         figures = shared_evaluation(model, test, args)
-        log(f"{key}: {figures}")
+        common.log(f"{key}: {figures}")
         rows.append({"contestant": key, "library": library, "recipe": recipe, "train_seconds": round(total, 2),
                      "seconds_per_epoch": round(common.median(per_epoch), 2),
                      "epoch_seconds": [round(s, 2) for s in per_epoch],
