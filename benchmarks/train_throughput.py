@@ -155,7 +155,7 @@ def measure(ds, args) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                    "images_per_s": round(images / wall, 1)}
             rows.append(row)
             common.log(f"repeat {r + 1} {c.key:>20}: {row['images_per_s']:8.1f} images/s "
-                f"({wall:.1f} s, cpu/wall {row['cpu_per_wall']}, load {row['load_1m_before']})")
+                       f"({wall:.1f} s, cpu/wall {row['cpu_per_wall']}, load {row['load_1m_before']})")
     medians = []
     for c in ROUND + [OURS_PROGRESS]:
         mine = [row for row in rows if row["contestant"] == c.key]

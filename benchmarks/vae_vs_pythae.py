@@ -207,7 +207,7 @@ def run(args) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
             recipe = f"Adam, lr {lr} constant" + (" (pythae default)" if lr == PYTHAE_DEFAULT_LR else "")
         per_epoch = epoch_seconds(curve)
         common.log(f"{key}: {total:.1f} s, epochs {[round(s, 1) for s in per_epoch]}, "
-            f"test -ELBO {[round(r['test_neg_elbo'], 2) for r in curve]}")
+                   f"test -ELBO {[round(r['test_neg_elbo'], 2) for r in curve]}")
         common.log(f"evaluating {key} (NLL k={args.k} on {setup['nll_images']} images) ...")
         figures = shared_evaluation(model, test, args)
         common.log(f"{key}: {figures}")

@@ -29,7 +29,14 @@ from ..metrics.reconstruction import psnr
 from ..models import GenerativeModel
 from ..validation import at_least, check_value
 from .images import _data_source, _dataset_at_model_shape, dataset_images, read_images
-from .runs import _model_and_dir, _model_dir, _record_of
+from .runs import _model_and_dir, _record_of
+
+
+def _model_dir(model: GenerativeModel | str | os.PathLike) -> Path:
+    model_dir = _model_and_dir(model)[1]
+    if model_dir is None:
+        raise ConfigError("Attributes are saved beside a saved model: pass the model's path (or a model from lf.load).")
+    return model_dir
 
 
 def traverse(model: GenerativeModel | str | os.PathLike, image: torch.Tensor, reference: torch.Tensor | None = None,

@@ -16,7 +16,6 @@ import torch
 from .. import __version__
 from ..data import ImageDataset
 from ..devices import resolve_device
-from ..errors import ConfigError
 from ..io import read_json
 from ..jobs.evaluate import evaluator
 from ..jobs.report import write_report
@@ -160,17 +159,8 @@ def info(path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-
-
 def _model_and_dir(model: GenerativeModel | str | os.PathLike, device: str | torch.device = "cpu"
                    ) -> tuple[GenerativeModel, Path | None]:
     if isinstance(model, GenerativeModel):
         return model, _MODEL_DIRS.get(model)
     return load(model, device=device), resolve_model_dir(model)
-
-
-def _model_dir(model: GenerativeModel | str | os.PathLike) -> Path:
-    model_dir = _model_and_dir(model)[1]
-    if model_dir is None:
-        raise ConfigError("Attributes are saved beside a saved model: pass the model's path (or a model from lf.load).")
-    return model_dir

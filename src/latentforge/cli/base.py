@@ -138,10 +138,3 @@ def _finite_figures(figures: dict) -> dict:
 
 def _device_option(command):
     return click.option("--device", default="auto", help=DEVICE_HELP)(command)
-
-
-
-def torch_cat(parts):
-    import torch
-
-    return torch.cat([p.cpu() for p in parts])

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .base import POSITIVE, SEED, FiniteFloat, _device_option, _echo_json, _finite_figures, main, torch_cat
+from .base import POSITIVE, SEED, FiniteFloat, _device_option, _echo_json, _finite_figures, main
+
+
+def torch_cat(parts):
+    import torch
+
+    return torch.cat([p.cpu() for p in parts])
 
 
 def _edit_options(command):

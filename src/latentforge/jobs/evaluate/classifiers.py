@@ -196,7 +196,6 @@ def train_classifier(train: ImageDataset, test: ImageDataset, recipe: Recipe, *,
         net = build_classifier(recipe, train.shape, num_classes)
         if resnet:
             net = net.to(memory_format=torch.channels_last)
-        if resnet:
             opt = torch.optim.SGD(net.parameters(), lr=recipe.lr, momentum=0.9, nesterov=True,
                                   weight_decay=recipe.weight_decay)
         else:
