@@ -6,8 +6,9 @@ The model is any saved run trained on Fashion-MNIST without labels (``--model RU
 
     latentforge train --config vae-fashion-mnist --data-dir DIR --out ~/lf-runs/represent/vae --no-progress
 
-Probes: scikit-learn logistic regression and k-NN on standardised features, C and k chosen on a held-out tenth
-of the training split, test accuracy reported once (``latentforge.metrics.probes``). OOD: per-image scores
+Probes: scikit-learn logistic regression and k-NN on standardised features, C, k and the k-NN distance
+(Euclidean or cosine) chosen on a held-out tenth of the training split, test accuracy reported once
+(``latentforge.metrics.probes``). OOD: per-image scores
 from ``--k`` importance samples (negative ELBO, negative importance-sampled log-likelihood, and the
 input-complexity–corrected score of Serrà et al. 2020 with PNG as the generic compressor) and the latent k-NN
 distance to the first 10,000 training images' codes (Sun et al. 2022, k = 50), AUROC and AUPRC with the OOD set
@@ -58,7 +59,7 @@ def probe_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                                  ("pixels_linear", "pixels", "logistic regression"), ("pixels_knn", "pixels", "k-NN")):
         r = result[key]
         rows.append({"kind": "probe", "features": features, "method": probe, "test_acc": r["accuracy"],
-                     "val_acc": r["validation_accuracy"], "setting": r["setting"],
+                     "val_acc": r["validation_accuracy"], "setting": r["setting"], "metric": r.get("metric") or "",
                      "dims": result["embedding_dims"] if features == "latents" else 784})
     return rows
 
@@ -80,7 +81,7 @@ def render(result: dict[str, Any]) -> str:
         f"k-NN ≥ {TARGETS['knn_acc']}, OOD AUROC (MNIST vs Fashion-MNIST, best score) ≥ {TARGETS['ood_auroc']}.",
         f"Reference: {PIXEL_PUBLISHED}.",
         "",
-        common.markdown_table(probes, ["features", "method", "dims", "test_acc", "val_acc", "setting"]),
+        common.markdown_table(probes, ["features", "method", "dims", "test_acc", "val_acc", "setting", "metric"]),
         "",
         common.markdown_table(ood, ["pair", "score", "auroc", "auprc", "mean_in", "mean_out"]),
         "",
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
     import torch
 
     import latentforge as lf
-    from latentforge.metrics.probes import KNN_KS, LINEAR_CS
+    from latentforge.metrics.probes import KNN_KS, KNN_METRICS, LINEAR_CS
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -138,7 +139,8 @@ def main(argv=None) -> int:
     result["setup"] = {"model": str(args.model), "model_family": model.name, "data_dir": args.data_dir,
                        "train_images": probes["train_images"], "test_images": probes["test_images"], "k": args.k,
                        "seed": args.seed, "map": f"images/{NAME}_map.png",
-                       "probe_settings": {"C": list(LINEAR_CS), "k": list(KNN_KS), "validation_fraction": 0.1}}
+                       "probe_settings": {"C": list(LINEAR_CS), "k": list(KNN_KS), "knn_metrics": list(KNN_METRICS),
+                                          "validation_fraction": 0.1}}
     path = common.write_result(result, results_dir)
     common.sync_docs(results_dir, docs, renderers={NAME: render})
     print(f"wrote {path} and {docs}; targets {'met' if summary['meets_targets'] else 'missed'}")

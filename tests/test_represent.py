@@ -35,6 +35,24 @@ def test_probes_reach_100_percent_on_a_separable_set():
     assert knn_probe(train_x, train_y, test_x, test_y).accuracy == 1.0
 
 
+def test_knn_probe_picks_the_cosine_distance_where_only_direction_carries_the_class():
+    """Four classes are directions (±e1, ±e2 in 16-D, with noise) and lengths span two decades: Euclidean
+    neighbours of a short code come from every class, cosine neighbours mostly from its own."""
+    def rays(n, seed):
+        g = np.random.default_rng(seed)
+        y = np.arange(n) % 4
+        direction = np.eye(16)[y // 2] * np.where(y % 2, -1.0, 1.0)[:, None] + g.normal(0, 1.5 / 4, (n, 16))
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+        return direction * 10 ** g.uniform(-1, 1, n)[:, None], y
+
+    train_x, train_y = rays(600, 0)
+    test_x, test_y = rays(400, 1)
+    chosen = knn_probe(train_x, train_y, test_x, test_y)
+    euclidean = knn_probe(train_x, train_y, test_x, test_y, metrics=("euclidean",))
+    assert chosen.metric == "cosine" and euclidean.metric == "euclidean"
+    assert chosen.accuracy > euclidean.accuracy + 0.05
+
+
 def test_probes_are_at_chance_on_random_labels():
     g = np.random.default_rng(0)
     x, y = g.normal(size=(400, 5)), g.integers(0, 2, 400)

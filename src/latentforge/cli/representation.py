@@ -44,7 +44,7 @@ def embed(model_path, images, data, data_dir, split, n, out, progress) -> None:
 @click.option("--seed", type=SEED, default=0, help="Seed of the validation split.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def probe(model_path, data, data_dir, max_train, max_test, pixels, save, seed, progress) -> None:
-    """Linear-probe and k-NN test accuracy of the model's latents (C and k chosen on held-out training images),
+    """Linear-probe and k-NN test accuracy of the model's latents (C, k and the distance chosen on held-out images),
     beside the same probes on raw pixels, as JSON."""
     from ..api import probe as api_probe
 

@@ -1,7 +1,7 @@
 """Probes of a representation: linear (logistic regression) and k-NN accuracy with scikit-learn.
 
-Hyper-parameters (C, k) are chosen on a held-out part of the training features, never on the test set;
-the chosen probe is then refitted on all training features and scored once on the test features.
+Hyper-parameters (C; k and the distance) are chosen on a held-out part of the training features, never on
+the test set; the chosen probe is then refitted on all training features and scored once on the test features.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from sklearn.preprocessing import StandardScaler
 
 LINEAR_CS = (0.01, 0.1, 1.0, 10.0)
 KNN_KS = (1, 5, 10, 20)
+# Euclidean, and the cosine distance of self-supervised learning's k-NN evaluations (Wu et al., 2018), which
+# ignores a code's length; both on standardised features.
+KNN_METRICS = ("euclidean", "cosine")
 
 
 @dataclasses.dataclass
@@ -25,6 +28,7 @@ class ProbeResult:
     accuracy: float  # test accuracy
     validation_accuracy: float  # of the chosen setting, on the held-out training features
     setting: float  # the chosen C (linear) or k (k-NN)
+    metric: str | None = None  # the chosen distance (k-NN only)
 
 
 def _check(features: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -49,12 +53,13 @@ def _linear(c: float, seed: int) -> LogisticRegression:
     return LogisticRegression(C=c, max_iter=300, random_state=seed)
 
 
-def _knn(k: int) -> KNeighborsClassifier:
-    return KNeighborsClassifier(n_neighbors=k)
+def _knn(k: int, metric: str) -> KNeighborsClassifier:
+    return KNeighborsClassifier(n_neighbors=k, metric=metric)
 
 
 def _select_and_score(make, settings, train_x, train_y, test_x, test_y, *, fraction: float,
-                      seed: int) -> ProbeResult:
+                      seed: int) -> tuple[float, float, object]:
+    """(test accuracy, held-out accuracy, setting) of the setting that scores best on the held-out part."""
     train_x, train_y = _check(train_x, train_y, "training features")
     test_x, test_y = _check(test_x, test_y, "test features")
     fit, held = validation_split(len(train_y), fraction, seed)
@@ -69,21 +74,24 @@ def _select_and_score(make, settings, train_x, train_y, test_x, test_y, *, fract
                 best, best_acc = s, acc
         scaler = StandardScaler().fit(train_x)
         final = make(best).fit(scaler.transform(train_x), train_y)
-    return ProbeResult(float(final.score(scaler.transform(test_x), test_y)), float(best_acc), float(best))
+    return float(final.score(scaler.transform(test_x), test_y)), float(best_acc), best
 
 
 def linear_probe(train_x, train_y, test_x, test_y, *, cs: Sequence[float] = LINEAR_CS, fraction: float = 0.1,
                  seed: int = 0) -> ProbeResult:
     """Logistic regression on standardised features, C chosen on a held-out ``fraction`` of the training set."""
-    return _select_and_score(lambda c: _linear(c, seed), list(cs), train_x, train_y, test_x, test_y,
-                             fraction=fraction, seed=seed)
+    accuracy, held, c = _select_and_score(lambda c: _linear(c, seed), list(cs), train_x, train_y, test_x, test_y,
+                                          fraction=fraction, seed=seed)
+    return ProbeResult(accuracy, held, float(c))
 
 
 def knn_probe(train_x, train_y, test_x, test_y, *, ks: Sequence[int] = KNN_KS, fraction: float = 0.1,
-              seed: int = 0) -> ProbeResult:
-    """k-nearest-neighbour vote (Euclidean, standardised features), k chosen on a held-out training part."""
-    return _select_and_score(lambda k: _knn(int(k)), list(ks), train_x, train_y, test_x, test_y,
-                             fraction=fraction, seed=seed)
+              metrics: Sequence[str] = KNN_METRICS, seed: int = 0) -> ProbeResult:
+    """k-nearest-neighbour vote on standardised features, k and the distance chosen on a held-out training part."""
+    settings = [(int(k), metric) for metric in metrics for k in ks]
+    accuracy, held, (k, metric) = _select_and_score(lambda s: _knn(*s), settings, train_x, train_y, test_x,
+                                                    test_y, fraction=fraction, seed=seed)
+    return ProbeResult(accuracy, held, float(k), metric)
 
 
 def fit_linear(features, labels, *, c: float, seed: int = 0) -> tuple[StandardScaler, LogisticRegression]:

@@ -1,13 +1,14 @@
 """Contrastive VAE: the conv VAE's ELBO plus SimCLR's contrastive loss on its posterior means.
 
 A plain VAE's latents keep whatever explains the most pixels (pose, size, brightness), which a linear probe
-then has to untangle from the class. Here each training image is seen as two random views (a resized crop,
-a shift and a mirror: :func:`latentforge.nn.views.random_views`); the ELBO is trained on the first view, and
-the posterior means of both views, through a small projection head, must recognise each other among the batch
-(NT-Xent, Chen et al., 2020). The latent space then keeps what views of one image share, and the model stays
-a VAE: it samples, reconstructs, and its test ELBO and importance-sampled NLL (on un-augmented images) are
-exact bounds. This is the contrastive regularisation of VAEs of e.g. Lygerakis & Rueckert (2023, CR-VAE);
-no label is used.
+then has to untangle from the class. Here each training image is also seen as two random views (a resized
+crop, a shift and a mirror: :func:`latentforge.nn.views.random_views`), and the posterior means of the two
+views, through a small projection head, must recognise each other among the batch (NT-Xent, Chen et al., 2020).
+The ELBO is trained on the un-augmented image, the data the likelihood is for (a zero-filled shifted view is
+not); the views serve the contrastive term only. The latent space then keeps what views of one image share,
+and the model stays a VAE: it samples, reconstructs, and its test ELBO and importance-sampled NLL are exact
+bounds. This is the contrastive regularisation of VAEs of e.g. Lygerakis & Rueckert (2023, CR-VAE); no label
+is used.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ class ContrastiveVAE(VAE):
     def objective(self, batch, step=0, player="main"):
         x, labels = batch
         first, second = self.view(x), self.view(x)
-        log_px, kl_dims, q = self._elbo_parts((first, labels))
+        log_px, kl_dims, _ = self._elbo_parts((x, labels))
         out = self.elbo_objective(log_px, kl_dims, step)
-        contrastive = nt_xent(self.head(q.mean), self.head(self.posterior((second, labels)).mean),
-                              self.config.temperature).mean()
+        means = [self.posterior((view, labels)).mean for view in (first, second)]
+        contrastive = nt_xent(self.head(means[0]), self.head(means[1]), self.config.temperature).mean()
         out["loss"] = out["loss"] + self.config.contrastive_weight * contrastive
         out["contrastive"] = contrastive
         return out
