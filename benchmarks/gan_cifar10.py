@@ -35,7 +35,6 @@ import torch
 
 import common
 
-log = common.log
 NAME = "gan_cifar10"
 DATA = "cifar10"
 GRID = Path("images") / "cifar10_gan_samples.png"  # relative to the docs page
@@ -99,8 +98,8 @@ def compare(runs: list[tuple[str, Path]], args: argparse.Namespace) -> list[dict
         start = time.perf_counter()
         row.update(validation_quality(model, train, extractor, args.val_samples, args.seed))
         row["eval_seconds"] = round(time.perf_counter() - start, 1)
-        log(f"{name}: step {row['steps']}, validation {args.extractor} FID {row['val_fid']:.3f}, "
-            f"KID {row['val_kid']:.4f} ± {row['val_kid_std']:.4f}")
+        common.log(f"{name}: step {row['steps']}, validation {args.extractor} FID {row['val_fid']:.3f}, "
+                   f"KID {row['val_kid']:.4f} ± {row['val_kid_std']:.4f}")
         rows.append(row)
     return rows
 
@@ -118,7 +117,7 @@ def evaluate_long(run_dir: Path, args: argparse.Namespace, grid_path: Path) -> d
                 "samples": q["n"], "real_images": q["n_real"], "extractor": name,
                 "extractor_accuracy": q["extractor_accuracy"], "eval_seconds": round(time.perf_counter() - start, 1)})
     common.save_sample_grid(model, grid_path, args.seed)
-    log(f"long run: step {row['steps']}, test fid-{name} {row['test_fid']:.3f} (floor {row['fid_floor']:.3f})")
+    common.log(f"long run: step {row['steps']}, test fid-{name} {row['test_fid']:.3f} (floor {row['fid_floor']:.3f})")
     return row
 
 

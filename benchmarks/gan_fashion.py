@@ -37,7 +37,6 @@ import yaml
 
 import common
 
-log = common.log
 NAME = "gan_fashion"
 DATA = "fashion-mnist"
 GANS: dict[str, str] = {  # model → the paper it follows (details in the model's module docstring)
@@ -150,15 +149,15 @@ def ensure_run(run_dir: Path, spec: dict[str, Any], args: argparse.Namespace, *,
     from latentforge.api import can_resume, train
 
     if preflight(run_dir, spec, args, strict):
-        log(f"{spec['model']}: reusing the finished run in {rel(run_dir)}")
+        common.log(f"{spec['model']}: reusing the finished run in {rel(run_dir)}")
         return {"status": "reused", "trained_seconds_now": None}
     resume = can_resume(run_dir)
     if not resume:
         # Stopped before its first checkpoint: start again, without the records of the lost attempt.
         (run_dir / "metrics.jsonl").unlink(missing_ok=True)
     status = "resumed" if resume else "trained"
-    log(f"{spec['model']}: {'resuming the unfinished run' if resume else 'training'} in {rel(run_dir)}: "
-        f"{train_command(spec, run_dir)}{' --resume' if resume else ''}")
+    common.log(f"{spec['model']}: {'resuming the unfinished run' if resume else 'training'} in {rel(run_dir)}: "
+               f"{train_command(spec, run_dir)}{' --resume' if resume else ''}")
     start = time.perf_counter()
     if resume:
         train(out=run_dir, resume=True, progress=False)
@@ -218,7 +217,7 @@ def evaluate_run(name: str, paper: str, run_dir: Path, how: dict[str, Any], args
     cfg = record.get("train") or {}
     history = read_metrics(run_dir / "metrics.jsonl")
     seconds, images = train_seconds_from_metrics(history, int(record["train_images"]), int(cfg["batch_size"]))
-    log(f"{name}: sample quality from {args.samples} samples")
+    common.log(f"{name}: sample quality from {args.samples} samples")
     start = time.perf_counter()
     q = sample_quality(model, args.data, n=args.samples, data_dir=args.data_dir, seed=args.seed,
                        cache_dir=args.extractor_cache)
@@ -262,8 +261,8 @@ def evaluate_run(name: str, paper: str, run_dir: Path, how: dict[str, Any], args
                                         "threads": cfg.get("threads")}, run_dir),
         "extractor_accuracy": q["extractor_accuracy"],
     }
-    log(f"{name}: fid-lenet {row['fid_lenet']:.3f}, kid-lenet {row['kid_lenet']:.4f} ± {row['kid_std']:.4f}, "
-        f"precision {row['precision']:.3f}, recall {row['recall']:.3f} ({eval_seconds:.0f} s)")
+    common.log(f"{name}: fid-lenet {row['fid_lenet']:.3f}, kid-lenet {row['kid_lenet']:.4f} ± {row['kid_std']:.4f}, "
+               f"precision {row['precision']:.3f}, recall {row['recall']:.3f} ({eval_seconds:.0f} s)")
     return row
 
 
@@ -296,7 +295,7 @@ def summarize(rows: list[dict[str, Any]], acc_mnist: float | None, acc_fashion: 
     best = min(gans, key=lambda r: r["fid_lenet"])
     floors = {round(r["fid_floor"], 9) for r in rows}
     if len(floors) != 1:  # same seed and n for every model: the floor must come out the same each time
-        log(f"warning: fid_floor differs between models: {sorted(floors)}")
+        common.log(f"warning: fid_floor differs between models: {sorted(floors)}")
     ratio = best["fid_lenet"] / vae["fid_lenet"]
     return {
         "fid_floor": rows[0]["fid_floor"],

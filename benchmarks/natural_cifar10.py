@@ -31,7 +31,6 @@ from typing import Any
 
 import common
 
-log = common.log
 NAME = "natural_cifar10"
 DATA = "cifar10"
 IMAGES = Path("images")  # relative to the docs page
@@ -107,7 +106,7 @@ def model_row(role: str, run_dir: Path, args: argparse.Namespace, docs_dir: Path
         test = to_float(load_dataset(args.data, "test", data_dir=args.data_dir).images[:RECONSTRUCTED])
         row["reconstructions"] = (IMAGES / f"cifar10_natural_{role}_reconstructions.png").as_posix()
         reconstruct_to_grid(model, test, docs_dir / row["reconstructions"], nrow=RECONSTRUCTED // 2, scale=2)
-        log(f"{role}: test bits/dim ELBO {row['bpd_elbo']:.4f}, IS-NLL (k={row['k']}) {row['bpd_nll']:.4f}")
+        common.log(f"{role}: test bits/dim ELBO {row['bpd_elbo']:.4f}, IS-NLL (k={row['k']}) {row['bpd_nll']:.4f}")
     q = sample_quality(model, args.data, n=args.samples, extractor=args.extractor, data_dir=args.data_dir,
                        seed=args.seed, cache_dir=args.extractor_cache)
     name = q["extractor"]
@@ -116,7 +115,7 @@ def model_row(role: str, run_dir: Path, args: argparse.Namespace, docs_dir: Path
     row["samples_grid"] = (IMAGES / f"cifar10_natural_{role}_samples.png").as_posix()
     common.save_sample_grid(model, docs_dir / row["samples_grid"], args.seed)
     row["eval_seconds"] = round(time.perf_counter() - start, 1)
-    log(f"{role}: fid-{row['extractor']} {row['fid']:.3f} (floor {row['fid_floor']:.3f})")
+    common.log(f"{role}: fid-{row['extractor']} {row['fid']:.3f} (floor {row['fid_floor']:.3f})")
     return row
 
 
