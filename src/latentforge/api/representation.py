@@ -67,8 +67,8 @@ def probe(model: GenerativeModel | str | os.PathLike, data: str | None = None, *
           max_train: int | None = None, max_test: int | None = None, seed: int = 0, pixels: bool = True,
           save: str | None = None, progress: bool = False) -> dict[str, Any]:
     """Linear-probe and k-NN test accuracy of the model's latent codes (trained on the train split, C, k and the
-    k-NN distance chosen on a held-out tenth of it), beside the same probes on raw pixels; ``save`` keeps the linear probe beside
-    the model under that name for :func:`classify`."""
+    k-NN distance chosen on a held-out tenth of it), beside the same probes on raw pixels; ``save`` keeps the
+    linear probe beside the model under that name for :func:`classify`."""
     model, model_dir = _model_and_dir(model)
     if save is not None:
         represent_jobs.check_name(save, "probe")
