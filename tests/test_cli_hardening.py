@@ -280,7 +280,13 @@ def test_signals_stop_with_a_message_and_their_exit_code(monkeypatch, signum, co
 
     before = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(latentforge.api, "evaluate", long_evaluation)
-    result = invoke("evaluate", ".")
+    # A job started in the background by a non-interactive shell (`make test &`) inherits SIGINT ignored and
+    # Python then installs no KeyboardInterrupt handler; the test runs with the handler an interactive run has.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = invoke("evaluate", ".")
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
     assert result.exit_code == code and word in result.output and "checkpoint is kept" in result.output
     assert "Traceback" not in result.output
     assert signal.getsignal(signal.SIGTERM) is before  # the CLI's handler is only there while a verb runs
