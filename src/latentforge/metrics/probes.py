@@ -64,12 +64,12 @@ def _select_and_score(make, settings, train_x, train_y, test_x, test_y, *, fract
     test_x, test_y = _check(test_x, test_y, "test features")
     fit, held = validation_split(len(train_y), fraction, seed)
     best, best_acc = settings[0], -1.0
+    scaler = StandardScaler().fit(train_x[fit])
+    fit_x, held_x = scaler.transform(train_x[fit]), scaler.transform(train_x[held])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for s in settings:
-            scaler = StandardScaler().fit(train_x[fit])
-            acc = make(s).fit(scaler.transform(train_x[fit]), train_y[fit]).score(
-                scaler.transform(train_x[held]), train_y[held])
+            acc = make(s).fit(fit_x, train_y[fit]).score(held_x, train_y[held])
             if acc > best_acc:
                 best, best_acc = s, acc
         scaler = StandardScaler().fit(train_x)
