@@ -5,13 +5,13 @@ test reconstructions for each model.
 
 The runs are trained beforehand with the CLI (resumable; hours on CPU, the place for them is a GPU):
 
-    latentforge train --config vae-cifar10  --data-dir DIR --out ~/lf-runs/cifar/vae   --no-progress
+    latentforge train --config fcvae-cifar10 --data-dir DIR --out ~/lf-runs/cifar/fcvae1 --epochs 4 --no-progress
     latentforge train --config hvae-cifar10 --data-dir DIR --out ~/lf-runs/cifar/hvae  --no-progress
     latentforge train --config gan-cifar10  --data-dir DIR --out ~/lf-runs/cifar/gan   --no-progress
 
 and this script evaluates them at their latest checkpoint:
 
-    python benchmarks/natural_cifar10.py --data-dir DIR --vae ~/lf-runs/cifar/vae --hvae ~/lf-runs/cifar/hvae \\
+    python benchmarks/natural_cifar10.py --data-dir DIR --vae ~/lf-runs/cifar/fcvae1 --hvae ~/lf-runs/cifar/hvae \\
         --gan ~/lf-runs/cifar/gan --k 1000
     python benchmarks/natural_cifar10.py --quick       # tiny runs on a CIFAR-shaped toy set, in a temp folder
     python benchmarks/natural_cifar10.py --docs-only   # the docs section from the JSON
@@ -44,7 +44,7 @@ COLUMNS = ["role", "model", "parameters", "steps", "train_hours", "bpd_elbo", "b
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=None, help="CIFAR-10's files (default: latentforge's search)")
-    p.add_argument("--vae", type=Path, default=None, help="run folder of the conv VAE (vae-cifar10)")
+    p.add_argument("--vae", type=Path, default=None, help="run folder of the conv VAE (fcvae-cifar10 or vae-cifar10)")
     p.add_argument("--hvae", type=Path, default=None, help="run folder of the hierarchical VAE (hvae-cifar10)")
     p.add_argument("--gan", type=Path, default=None, help="run folder of the best GAN (gan-cifar10)")
     p.add_argument("--k", type=int, default=None, help="importance samples per test image (default 1000; quick 4)")

@@ -8,7 +8,8 @@ from latentforge.models import build_model
 from latentforge.run_config import load_run_config
 
 
-@pytest.mark.parametrize("preset,family", [("vae-cifar10", "vae"), ("hvae-cifar10", "hvae")])
+@pytest.mark.parametrize("preset,family", [("vae-cifar10", "vae"), ("hvae-cifar10", "hvae"),
+                                           ("fcvae-cifar10", "fcvae")])
 def test_cifar10_presets_build_rgb_models_with_the_mixture(preset, family):
     config = load_run_config(preset)
     model_config, data = config["model"], config["data"]
