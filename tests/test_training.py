@@ -243,3 +243,15 @@ def test_each_player_gets_its_own_optimiser_and_schedule(tiny_train, tmp_path):
     assert trainer.optimizers["second"].state[model.b]["step"] == 1
     assert model.b.item() != b_before and model.after == 2
     assert trainer.optimizers["second"].param_groups[0]["lr"] == 0.05
+
+
+@pytest.mark.parametrize("name, fits", [("vae", False), ("ae", True)])
+def test_training_set_is_encoded_after_the_last_epoch_only_for_a_prior_to_fit(tiny_train, tmp_path, name, fits,
+                                                                             monkeypatch):
+    model = build_model(name, {**TINY_MODEL, "image_shape": tiny_train.shape})
+    fitted = []
+    monkeypatch.setattr(model, "fit_prior", lambda latents: fitted.append(latents.shape[0]))
+    config = TrainConfig(epochs=1, batch_size=16, warmup_steps=1, eval_batch_size=16)
+    Trainer(model, tiny_train, None, config, tmp_path, progress=False).fit()
+    assert model.fits_prior is fits
+    assert fitted == ([len(tiny_train)] if fits else [])

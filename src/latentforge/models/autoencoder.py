@@ -16,6 +16,7 @@ from .registry import register
 @register("ae")
 class Autoencoder(ConvAutoencoderBase):
     capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT, Capability.REPRESENT})
+    fits_prior = True
 
     def __init__(self, config: ConvAutoencoderConfig):
         super().__init__(config)

@@ -70,6 +70,7 @@ class VQVAEConfig(ConvAutoencoderConfig):
 class VQVAE(ConvAutoencoderBase):
     config_class = VQVAEConfig
     capabilities = frozenset({Capability.GENERATE, Capability.RECONSTRUCT, Capability.EDIT, Capability.REPRESENT})
+    fits_prior = True
 
     def __init__(self, config: VQVAEConfig):
         super().__init__(config)

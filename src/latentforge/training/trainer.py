@@ -293,7 +293,7 @@ class Trainer:
         """Give the model the training latents to fit its sampling prior on (the AE's Gaussian, the VQ-VAE's
         PixelCNN)."""
         model = self.evaluation_model
-        if Capability.RECONSTRUCT not in model.capabilities:
+        if not model.fits_prior or Capability.RECONSTRUCT not in model.capabilities:
             return
         was_training = model.training
         model.eval()
