@@ -19,6 +19,7 @@ Bora et al. 2017). All methods run on one CPU thread.
 
     python benchmarks/restore.py --data-dir DIR --models ~/lf-runs/restore   # results/restore.json and docs/
     python benchmarks/restore.py --data-dir DIR --quick                      # 20 images, output in a temp folder
+    python benchmarks/restore.py --data-dir DIR --models M --photo-denoising-only   # a new photo denoiser only
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(default 200; quick 4)")
     p.add_argument("--projection-steps", type=int, default=None, help="Adam steps of projection (default 300)")
     p.add_argument("--no-photos", action="store_true", help="skip the photo track")
+    p.add_argument("--photo-denoising-only", action="store_true",
+                   help="re-run only the photo track's denoising (every method, e.g. for a new photo denoiser) and "
+                        "carry every other row, figure and model fact over from the saved results file; the result "
+                        "names the run they came from")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="smoke check: 20 images, output in a temp folder")
     common.add_output_arguments(p)
@@ -290,8 +295,8 @@ def photo_denoiser(model, task: str) -> Callable:
     return run
 
 
-def photo_track(args, figures: Path) -> tuple[list, list, dict, dict]:
-    """Per-image rows and their summaries for grey denoising and colourisation."""
+def photo_track(args, figures: Path, colourise: bool = True) -> tuple[list, list, dict, dict]:
+    """Per-image rows and their summaries for grey denoising and (with ``colourise``) colourisation."""
     import torch
 
     per_image, pictures = [], {}
@@ -326,7 +331,8 @@ def photo_track(args, figures: Path) -> tuple[list, list, dict, dict]:
                     pictures[f"camera {task}"] = save_figure({k: torch.cat([v]) for k, v in crop.items()},
                                                              figures / f"photo_camera_{task}.png", scale=2)
             print(f"{data} {task}: done", flush=True)
-    per_image += colourisation_rows(args, figures, pictures)
+    if colourise:
+        per_image += colourisation_rows(args, figures, pictures)
     summaries = [s for data in dict.fromkeys(r["data"] for r in per_image)
                  for task in dict.fromkeys(r["task"] for r in per_image if r["data"] == data)
                  for s in photos.summarise(per_image, data, task)]
@@ -475,7 +481,30 @@ def render(result: dict[str, Any]) -> str:
                   common.markdown_table(setup["photo_summary"], columns), ""]
     lines += [f"![{name}]({path})" for name, path in setup.get("pictures", {}).items()]
     lines += ["", common.provenance_markdown(result)]
+    if setup.get("carried_over"):
+        kept = setup["carried_over"]
+        lines += ["", f"This run measured the photo track's denoising only; the {kept['what']} are those of the run "
+                  f"of {kept['date']} (`{kept['command']}`)."]
     return "\n".join(lines) + "\n"
+
+
+def rerun_photo_denoising(args, figures: Path) -> dict[str, Any]:
+    """The saved result with the photo track's denoising measured anew; the rest (small images, colourisation,
+    their figures and models) is the saved run's, named in ``setup.carried_over``."""
+    previous = common.read_result(NAME)
+    setup = previous["setup"]
+    photo_rows, photo_summary, photo_settings, pictures = photo_track(args, figures, colourise=False)
+    photo_rows += [r for r in setup["photo_rows"] if r["task"] == "colorize"]
+    photo_summary += [s for s in setup["photo_summary"] if s["task"] == "colorize"]
+    result = common.make_result(NAME, summary=summary_of(previous["rows"], photo_summary), rows=previous["rows"],
+                                threads=1)
+    result["setup"] = {**setup, "settings": {**setup["settings"], "photos": photo_settings},
+                       "models": {**setup["models"], **model_facts()},
+                       "pictures": {**setup["pictures"], **pictures}, "bm3d_threads": classical.BM3D_THREADS,
+                       "photo_summary": photo_summary, "photo_rows": per_photo_rows(photo_rows),
+                       "carried_over": {"what": "small-image track, colourisation, their figures and models",
+                                        "date": previous["date"], "command": previous["command"]}}
+    return result
 
 
 def main(argv=None) -> int:
@@ -486,6 +515,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     classical.one_thread()
     figures = FIGURES if scratch is None else scratch / "images"
+    if args.photo_denoising_only:
+        common.publish(NAME, rerun_photo_denoising(args, figures), render, results_dir, docs)
+        return 0
     rows, settings, pictures = small_image_track(args, figures)
     photo_rows, photo_summary = [], []
     if not args.no_photos:
