@@ -491,6 +491,9 @@ def render(result: dict[str, Any]) -> str:
 def rerun_photo_denoising(args, figures: Path) -> dict[str, Any]:
     """The saved result with the photo track's denoising measured anew; the rest (small images, colourisation,
     their figures and models) is the saved run's, named in ``setup.carried_over``."""
+    if find_model(args.models, "photos", "denoiser") is None:
+        raise SystemExit("--photo-denoising-only measures a new photo denoiser: pass --models DIR holding "
+                         "DIR/photos/denoiser (a saved model or a run folder).")
     previous = common.read_result(NAME)
     setup = previous["setup"]
     photo_rows, photo_summary, photo_settings, pictures = photo_track(args, figures, colourise=False)

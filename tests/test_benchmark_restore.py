@@ -31,6 +31,7 @@ def test_photo_denoising_rerun_replaces_denoising_rows_and_names_the_carried_ove
     monkeypatch.setattr(restore, "photo_track", lambda args, figures, colourise: (
         list(new_rows), list(new_summary), {"25_tv_weight": 0.1, "25_nlm_h": 0.8}, {"camera denoise25": "x.png"}))
     monkeypatch.setattr(restore, "model_facts", lambda: {"photos/denoiser": FACTS})
+    monkeypatch.setattr(restore, "find_model", lambda models, data, name: object())
 
     result = restore.rerun_photo_denoising(restore.parse_args([]), tmp_path)
 
@@ -45,3 +46,8 @@ def test_photo_denoising_rerun_replaces_denoising_rows_and_names_the_carried_ove
     assert result["setup"]["models"]["photos/denoiser"] == FACTS
     assert result["setup"]["carried_over"]["date"] == saved["date"]
     assert f"those of the run of {saved['date']}" in restore.render(result)
+
+
+def test_photo_denoising_rerun_without_a_photo_denoiser_says_what_to_pass(restore, tmp_path):
+    with pytest.raises(SystemExit, match="pass --models DIR holding DIR/photos/denoiser"):
+        restore.rerun_photo_denoising(restore.parse_args(["--models", str(tmp_path)]), tmp_path)
