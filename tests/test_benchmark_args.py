@@ -50,6 +50,7 @@ def test_mode_defaults(bench, name, full, quick):
     ("represent_fashion", [], "--model RUN is required"),
     ("natural_cifar10", [], "nothing to evaluate: give --vae, --hvae and/or --gan"),
     ("natural_cifar10", ["--vae", "r", "--nll-images", "0"], "--nll-images must be ≥ 1 (got 0)"),
+    ("validate_photo_denoiser", ["m", "--sigma", "-1"], "--sigma must be in (0, 255] and --side ≥ 16 (got -1 and 256)"),
 ])
 def test_impossible_values_are_refused(bench, capsys, name, argv, message):
     with pytest.raises(SystemExit) as exit_info:
