@@ -20,7 +20,7 @@ from ..data import ImageDataset, iterate_batches, num_batches
 from ..devices import resolve_device  # the one resolver: unknown or absent devices are a ConfigError
 from ..errors import TrainingError
 from ..io import atomic_write_bytes
-from ..models import Capability, GenerativeModel, latent_of
+from ..models import GenerativeModel, latent_of
 from ..nn.ema import update_ema
 from .checkpoint import find_checkpoint, read_checkpoint, remove_stale_temp_dirs, write_checkpoint
 from .events import EventHandler, print_event
@@ -293,7 +293,7 @@ class Trainer:
         """Give the model the training latents to fit its sampling prior on (the AE's Gaussian, the VQ-VAE's
         PixelCNN)."""
         model = self.evaluation_model
-        if not model.fits_prior or Capability.RECONSTRUCT not in model.capabilities:
+        if not model.fits_prior:
             return
         was_training = model.training
         model.eval()
