@@ -120,14 +120,20 @@ def classical_methods(task: str, settings: dict[str, float], nlm: dict | None = 
 MODEL_DIRS: dict[Any, Path] = {}  # where each loaded model came from (its training record is there)
 
 
+def model_folder(models_dir: Path | None, data: str, name: str) -> Path | None:
+    """``models_dir/data/name`` when it holds a saved model (or a run folder with ``model/``), else None."""
+    if models_dir is None:
+        return None
+    folder = models_dir / data / name
+    return folder if (folder / "model").is_dir() or (folder / "config.json").is_file() else None
+
+
 def find_model(models_dir: Path | None, data: str, name: str):
     """Our saved model ``models_dir/data/name`` (or its ``model/``), loaded; None when there is none."""
     import latentforge as lf
 
-    if models_dir is None:
-        return None
-    folder = models_dir / data / name
-    if not ((folder / "model").is_dir() or (folder / "config.json").is_file()):
+    folder = model_folder(models_dir, data, name)
+    if folder is None:
         return None
     model = lf.load(folder)
     MODEL_DIRS[model] = folder
@@ -491,7 +497,7 @@ def render(result: dict[str, Any]) -> str:
 def rerun_photo_denoising(args, figures: Path) -> dict[str, Any]:
     """The saved result with the photo track's denoising measured anew; the rest (small images, colourisation,
     their figures and models) is the saved run's, named in ``setup.carried_over``."""
-    if find_model(args.models, "photos", "denoiser") is None:
+    if model_folder(args.models, "photos", "denoiser") is None:
         raise SystemExit("--photo-denoising-only measures a new photo denoiser: pass --models DIR holding "
                          "DIR/photos/denoiser (a saved model or a run folder).")
     previous = common.read_result(NAME)

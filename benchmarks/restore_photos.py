@@ -43,8 +43,8 @@ def colour_photos() -> dict[str, np.ndarray]:
     return {name: skimage_photo(name, grey=False) for name in COLOUR_PHOTOS}
 
 
-def validation_photos() -> list[np.ndarray]:
-    return [centre_crop(skimage_photo(name, grey=True), 256) for name in VALIDATION_PHOTOS]
+def validation_photos(side: int = 256) -> list[np.ndarray]:
+    return [centre_crop(skimage_photo(name, grey=True), side) for name in VALIDATION_PHOTOS]
 
 
 def cifar_test(n: int, data_dir: str | None, grey: bool) -> dict[str, np.ndarray]:

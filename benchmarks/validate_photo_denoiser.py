@@ -64,8 +64,7 @@ def main(argv=None) -> int:
     import latentforge as lf
 
     sigma = args.sigma / 255
-    sets = {"textures": [photos.centre_crop(photos.skimage_photo(name, grey=True), args.side)
-                         for name in photos.VALIDATION_PHOTOS]}
+    sets = {"textures": photos.validation_photos(args.side)}
     if args.held_out is not None:
         sets["held-out photos"] = held_out_crops(args.held_out, args.side)
     models = {path: lf.load(path) for path in args.models}

@@ -31,7 +31,7 @@ def test_photo_denoising_rerun_replaces_denoising_rows_and_names_the_carried_ove
     monkeypatch.setattr(restore, "photo_track", lambda args, figures, colourise: (
         list(new_rows), list(new_summary), {"25_tv_weight": 0.1, "25_nlm_h": 0.8}, {"camera denoise25": "x.png"}))
     monkeypatch.setattr(restore, "model_facts", lambda: {"photos/denoiser": FACTS})
-    monkeypatch.setattr(restore, "find_model", lambda models, data, name: object())
+    monkeypatch.setattr(restore, "model_folder", lambda models, data, name: tmp_path)
 
     result = restore.rerun_photo_denoising(restore.parse_args([]), tmp_path)
 
